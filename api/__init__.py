@@ -1,0 +1,59 @@
+"""The HTTP edge: the Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+
+from flask import Flask
+
+from shared.config import Settings, load_settings
+from shared.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the PayLink API (and its Celery app) from settings, or from the environment."""
+    settings = settings or load_settings()
+    settings.validate()
+    if not settings.jwt_secret_key:
+        log.warning("JWT_SECRET_KEY is not set; using a random key for this process only")
+        settings = settings.with_overrides(jwt_secret_key=secrets.token_urlsafe(48))
+
+    app = Flask("paylink", static_folder=None)
+    app.config.update(
+        JWT_SECRET_KEY=settings.jwt_secret_key,
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=settings.jwt_access_minutes),
+        JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_days),
+        JWT_TOKEN_LOCATION=["headers"],
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["paylink"] = Runtime(settings)
+
+    from api.auth import configure_jwt
+    from api.errors import register_error_handlers
+    from api.extensions import jwt
+    from workers.celery_app import celery_init_app
+
+    jwt.init_app(app)
+    configure_jwt(jwt)
+    register_error_handlers(app)
+    celery_init_app(app, settings)
+
+    from api import (
+        admin,
+        auth,
+        catalog,
+        health,
+        purchases,
+        verifications,
+        vtpass_callback,
+        wallet,
+    )
+
+    for module in (auth, purchases, wallet, admin, catalog, verifications, vtpass_callback, health):
+        app.register_blueprint(module.bp)
+    return app

@@ -1,0 +1,127 @@
+"""Operator endpoints (role admin): credits, purchases in review, requery, resolve, audit."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+from flask_jwt_extended import get_jwt_identity
+from sqlalchemy import select
+
+from api.deps import admin_required, runtime
+from api.purchases import list_purchases
+from api.schemas import CreditIn, ResolveIn
+from api.validation import parse_body, query_limit
+from shared import ledger, users
+from shared.errors import NotFound, ValidationFailed
+from shared.formats import iso, money
+from shared.models import AuditEntry, Purchase
+from shared.purchases import execution
+from shared.purchases.operator import resolve_purchase
+from shared.purchases.views import purchase_object
+
+bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+
+
+@bp.post("/users/<user_id>/wallet/credits")
+@admin_required
+def credit_wallet(user_id: str) -> tuple[Response, int]:
+    """Fund a user's wallet; the same reference credits once."""
+    body, _ = parse_body(CreditIn)
+    db = runtime().db
+    if users.get_user(db, user_id) is None:
+        raise NotFound("No such user.")
+    with db.transaction() as session:
+        journal, created = ledger.credit(
+            session,
+            user_id=user_id,
+            amount=body.amount,
+            reference=body.reference,
+            actor=f"admin:{get_jwt_identity()}",
+        )
+    if not created and journal.amount != body.amount:
+        raise ValidationFailed(fields={"reference": "already used for a different amount"})
+    entry = {
+        "id": journal.id,
+        "user_id": user_id,
+        "amount": money(journal.amount),
+        "reference": journal.reference,
+        "created_at": iso(journal.created_at),
+    }
+    return jsonify(entry), 201 if created else 200
+
+
+@bp.get("/purchases")
+@admin_required
+def purchases() -> Response:
+    """List every user's purchases (filter with ?status=review)."""
+    return jsonify(list_purchases(select(Purchase)))
+
+
+@bp.post("/purchases/<purchase_id>/requery")
+@admin_required
+def requery(purchase_id: str) -> Response:
+    """Ask VTPass now and apply its answer; return the purchase as it then stands."""
+    rt = runtime()
+    execution.requery_purchase(
+        rt.db, rt.vtpass, _existing(purchase_id), timing=rt.timing,
+        actor=f"admin:{get_jwt_identity()}",
+    )
+    return _show(purchase_id)
+
+
+@bp.post("/purchases/<purchase_id>/resolve")
+@admin_required
+def resolve(purchase_id: str) -> Response:
+    """Settle a purchase in review as delivered or failed."""
+    body, _ = parse_body(ResolveIn)
+    resolve_purchase(
+        runtime().db,
+        purchase_id=purchase_id,
+        status=body.status,
+        note=body.note,
+        operator_id=str(get_jwt_identity()),
+    )
+    return _show(purchase_id)
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log() -> Response:
+    """List audit entries, newest first, optionally for one purchase."""
+    limit = query_limit(default=100, maximum=500)
+    query = select(AuditEntry)
+    if purchase_id := request.args.get("purchase_id"):
+        query = query.where(AuditEntry.purchase_id == purchase_id)
+    if cursor := request.args.get("starting_after"):
+        if not cursor.isdigit():
+            raise ValidationFailed(fields={"starting_after": "not an audit entry id"})
+        query = query.where(AuditEntry.id < int(cursor))
+    with runtime().db.sessions() as session:
+        rows = session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
+    data = [
+        {
+            "id": str(e.id),
+            "at": iso(e.at),
+            "actor": e.actor,
+            "action": e.action,
+            "purchase_id": e.purchase_id,
+            "user_id": e.user_id,
+            "detail": e.detail,
+        }
+        for e in rows[:limit]
+    ]
+    return jsonify({"data": data, "has_more": len(rows) > limit})
+
+
+def _existing(purchase_id: str) -> str:
+    with runtime().db.sessions() as session:
+        if session.get(Purchase, purchase_id) is None:
+            raise NotFound("No such purchase.")
+    return purchase_id
+
+
+def _show(purchase_id: str) -> Response:
+    with runtime().db.sessions() as session:
+        purchase = session.get(Purchase, purchase_id)
+        if purchase is None:
+            raise NotFound("No such purchase.")
+        return jsonify(purchase_object(purchase))

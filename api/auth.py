@@ -1,0 +1,138 @@
+"""Auth: register, login, refresh (rotation), logout (revocation), and who am I."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, jsonify
+from flask_jwt_extended import (
+    JWTManager,
+    create_access_token,
+    create_refresh_token,
+    decode_token,
+    get_jwt,
+    jwt_required,
+)
+
+from api.deps import caller_id, runtime
+from api.errors import error_response
+from api.schemas import Credentials
+from api.validation import parse_body
+from shared import users
+from shared.errors import NotFound, ServiceUnavailable
+from shared.models import User
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1")
+
+REVOKED = "paylink:revoked:"
+
+
+@bp.post("/auth/register")
+def register() -> tuple[Response, int]:
+    """Create an account."""
+    body, _ = parse_body(Credentials)
+    user = users.register_user(runtime().db, email=body.email, password=body.password)
+    return jsonify({"id": user.id, "email": user.email}), 201
+
+
+@bp.post("/auth/login")
+def login() -> Response:
+    """Exchange email and password for an access and a refresh token."""
+    body, _ = parse_body(Credentials)
+    user = users.authenticate(runtime().db, email=body.email, password=body.password)
+    return jsonify(_issue_pair(user, family=secrets.token_hex(16)))
+
+
+@bp.post("/auth/refresh")
+@jwt_required(refresh=True)
+def refresh() -> Response:
+    """Spend a refresh token for a new pair; the old one can never be used again."""
+    claims = get_jwt()
+    family = users.rotate_refresh_token(runtime().db, jti=claims["jti"])
+    user = users.get_user(runtime().db, caller_id())
+    if user is None:
+        raise NotFound("This account no longer exists.")
+    return jsonify(_issue_pair(user, family=family))
+
+
+@bp.post("/auth/logout")
+@jwt_required()
+def logout() -> tuple[str, int]:
+    """Revoke this access token and the refresh tokens of its login."""
+    claims = get_jwt()
+    ttl = max(1, int(claims["exp"] - datetime.now(UTC).timestamp()) + 1)
+    try:
+        pipe = runtime().redis.pipeline()
+        pipe.set(REVOKED + claims["jti"], "1", ex=ttl)
+        pipe.set(REVOKED + "family:" + claims["fam"], "1", ex=ttl)
+        pipe.execute()
+    except redis.RedisError as e:
+        raise ServiceUnavailable("Could not revoke the token; try again.") from e
+    users.revoke_refresh_family(runtime().db, family_id=claims["fam"])
+    return "", 204
+
+
+@bp.get("/me")
+@jwt_required()
+def me() -> Response:
+    """Return the caller's account."""
+    user = users.get_user(runtime().db, caller_id())
+    if user is None:
+        raise NotFound("This account no longer exists.")
+    return jsonify({"id": user.id, "email": user.email, "role": user.role})
+
+
+def _issue_pair(user: User, *, family: str) -> dict[str, Any]:
+    claims = {"role": user.role, "fam": family}
+    access = create_access_token(identity=user.id, additional_claims=claims)
+    refresh_token = create_refresh_token(identity=user.id, additional_claims={"fam": family})
+    decoded = decode_token(refresh_token)
+    users.remember_refresh_token(
+        runtime().db,
+        jti=decoded["jti"],
+        user_id=user.id,
+        family_id=family,
+        expires_at=datetime.fromtimestamp(decoded["exp"], UTC),
+    )
+    return {
+        "access_token": access,
+        "refresh_token": refresh_token,
+        "token_type": "Bearer",
+        "expires_in": runtime().settings.jwt_access_minutes * 60,
+    }
+
+
+def configure_jwt(jwt: JWTManager) -> None:
+    """Answer every token failure in the documented shape; check revocation in Redis."""
+
+    @jwt.token_in_blocklist_loader
+    def is_revoked(_header: dict, payload: dict) -> bool:
+        keys = [REVOKED + payload["jti"], REVOKED + "family:" + payload.get("fam", "-")]
+        try:
+            return any(runtime().redis.mget(keys))
+        except redis.RedisError as e:
+            # Fail closed: without the blocklist a logged-out token would work again.
+            raise ServiceUnavailable("Cannot check the token right now; try again.") from e
+
+    @jwt.unauthorized_loader
+    def missing(_reason: str) -> tuple[Response, int]:
+        return error_response(401, "token_missing", "Send 'Authorization: Bearer <token>'.")
+
+    @jwt.invalid_token_loader
+    def invalid(_reason: str) -> tuple[Response, int]:
+        return error_response(401, "token_invalid", "The token is not valid.")
+
+    @jwt.expired_token_loader
+    def expired(_header: dict, _payload: dict) -> tuple[Response, int]:
+        return error_response(401, "token_expired", "The token has expired.")
+
+    @jwt.revoked_token_loader
+    def revoked(_header: dict, _payload: dict) -> tuple[Response, int]:
+        return error_response(401, "token_revoked", "The token has been revoked.")
+
+    @jwt.user_lookup_error_loader
+    def lookup_failed(_header: dict, _payload: dict) -> tuple[Response, int]:
+        return error_response(401, "token_invalid", "The token's user does not exist.")

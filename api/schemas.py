@@ -1,0 +1,46 @@
+"""Request bodies, checked by pydantic (the same models feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool  # noqa: F401
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Credentials(Body):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class PurchaseIn(Body):
+    service_id: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=1, max_length=32)
+    amount: Money | None = None
+    customer_id: str | None = Field(default=None, min_length=1, max_length=128)
+    variation_code: str | None = Field(default=None, min_length=1, max_length=128)
+    type: str | None = Field(default=None, min_length=1, max_length=32)
+    subscription_type: Literal["change", "renew"] | None = None
+    quantity: int | None = Field(default=None, ge=1, le=100, strict=True)
+
+
+class CreditIn(Body):
+    amount: Money
+    reference: str = Field(min_length=1, max_length=255)
+
+
+class VerificationIn(Body):
+    service_id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=128)
+    type: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class ResolveIn(Body):
+    status: Literal["delivered", "failed"]
+    note: str = Field(min_length=1, max_length=1000)

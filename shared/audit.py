@@ -1,0 +1,54 @@
+"""The append-only audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from shared.models import AuditEntry
+
+REDACTED_KEYS = frozenset(
+    {
+        "api-key",
+        "secret-key",
+        "public-key",
+        "password",
+        "secret",
+        "authorization",
+        "access_token",
+        "refresh_token",
+    }
+)
+
+
+def redact(value: Any) -> Any:
+    """Return a copy with any secret-looking keys masked."""
+    if isinstance(value, dict):
+        return {
+            k: "***" if str(k).lower() in REDACTED_KEYS else redact(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    purchase_id: str | None = None,
+    user_id: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit entry to the caller's transaction."""
+    session.add(
+        AuditEntry(
+            actor=actor,
+            action=action,
+            purchase_id=purchase_id,
+            user_id=user_id,
+            detail=redact(detail or {}),
+        )
+    )

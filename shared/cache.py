@@ -1,0 +1,108 @@
+"""A Redis response cache for VTPass answers: TTL, single flight, and stale-on-error.
+
+Each entry is JSON `{"fresh_until": <epoch>, "data": ...}` kept in Redis well past its TTL, so
+that when VTPass fails an expired copy can still be served (marked STALE). When many callers
+miss the same key at once, one takes a short Redis lock and asks VTPass; the rest wait for its
+answer instead of asking too (single flight).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+STALE_KEEP_FACTOR = 48  # keep copies this many TTLs for stale serving
+LOCK_SECONDS = 15
+WAIT_SECONDS = 10.0
+
+
+class CacheState(StrEnum):
+    HIT = "HIT"
+    MISS = "MISS"
+    STALE = "STALE"
+
+
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+class ResponseCache:
+    """Cache whatever `fetch` returns (JSON-able) under `key` for `ttl` seconds."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str = "paylink:cache:") -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def get_or_fetch(
+        self, key: str, fetch: Callable[[], Any], *, ttl: int
+    ) -> tuple[Any, CacheState]:
+        """Return the cached value or fetch it once; serve a stale copy if fetching fails."""
+        full = self.prefix + key
+        try:
+            entry = self._read(full)
+        except redis.RedisError:
+            log.warning("cache unavailable; asking VTPass directly", extra={"key": key})
+            return fetch(), CacheState.MISS
+        if entry is not None and entry["fresh_until"] > time.time():
+            return entry["data"], CacheState.HIT
+        token = secrets.token_hex(8)
+        if self.redis.set(full + ":lock", token, nx=True, ex=LOCK_SECONDS):
+            try:
+                return self._refresh(full, fetch, ttl, stale=entry)
+            finally:
+                self.redis.eval(_RELEASE, 1, full + ":lock", token)
+        return self._await_refresh(full, fetch, ttl, stale=entry)
+
+    def invalidate(self, key: str) -> None:
+        """Forget a cached value."""
+        self.redis.delete(self.prefix + key)
+
+    def _read(self, full: str) -> dict[str, Any] | None:
+        raw = self.redis.get(full)
+        return json.loads(raw) if raw else None
+
+    def _refresh(
+        self, full: str, fetch: Callable[[], Any], ttl: int, *, stale: dict[str, Any] | None
+    ) -> tuple[Any, CacheState]:
+        try:
+            data = fetch()
+        except Exception:
+            if stale is not None:
+                log.warning("VTPass failed; serving a stale copy", extra={"key": full})
+                return stale["data"], CacheState.STALE
+            raise
+        entry = {"fresh_until": time.time() + ttl, "data": data}
+        self.redis.set(full, json.dumps(entry), ex=ttl * STALE_KEEP_FACTOR)
+        return data, CacheState.MISS
+
+    def _await_refresh(
+        self, full: str, fetch: Callable[[], Any], ttl: int, *, stale: dict[str, Any] | None
+    ) -> tuple[Any, CacheState]:
+        # Another caller holds the lock and is asking VTPass: wait for its answer.
+        deadline = time.monotonic() + WAIT_SECONDS
+        delay = 0.005
+        while time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+            entry = self._read(full)
+            if entry is not None and entry["fresh_until"] > time.time():
+                return entry["data"], CacheState.HIT
+            if not self.redis.exists(full + ":lock"):
+                break
+        entry = self._read(full)
+        if entry is not None and entry["fresh_until"] > time.time():
+            return entry["data"], CacheState.HIT
+        if stale is not None:
+            return stale["data"], CacheState.STALE
+        return self._refresh(full, fetch, ttl, stale=None)

@@ -1,0 +1,171 @@
+"""Configuration read once from the environment, with typed helpers and masked secrets.
+
+Every variable is documented in `.env.example`. The names in PRODUCT.md are fixed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping
+
+SECRET_FIELDS = frozenset(
+    {
+        "jwt_secret_key",
+        "vtpass_api_key",
+        "vtpass_public_key",
+        "vtpass_secret_key",
+        "vtpass_callback_token",
+        "paylink_admin_password",
+    }
+)
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a runnable PayLink."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value not in (None, "") else default
+
+
+def _float(value: str | None, default: float) -> float:
+    return float(value) if value not in (None, "") else default
+
+
+def _floats(value: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
+    if value in (None, ""):
+        return default
+    return tuple(float(part) for part in str(value).split(","))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything PayLink reads from its environment."""
+
+    env: str = "development"
+    port: int = 8000
+    database_url: str = ""
+    redis_url: str = ""
+    vtpass_base_url: str = ""
+    vtpass_api_key: str = field(default="", repr=False)
+    vtpass_public_key: str = field(default="", repr=False)
+    vtpass_secret_key: str = field(default="", repr=False)
+    vtpass_mode: str = "sandbox"
+    vtpass_connect_timeout: float = 5.0
+    vtpass_read_timeout: float = 30.0
+    vtpass_callback_token: str = field(default="", repr=False)
+    jwt_secret_key: str = field(default="", repr=False)
+    jwt_access_minutes: int = 15
+    jwt_refresh_days: int = 30
+    paylink_admin_email: str = ""
+    paylink_admin_password: str = field(default="", repr=False)
+    webhook_allow_private: bool = False
+    catalog_cache_ttl: int = 600
+    verification_cache_ttl: int = 120
+    requery_deadline_hours: float = 24.0
+    requery_delays: tuple[float, ...] = (10, 30, 60, 120, 300, 600)
+    queued_grace_s: float = 15.0
+    publish_lease_s: float = 60.0
+    not_found_grace_s: float = 60.0
+    sweep_interval_s: float = 5.0
+    worker_concurrency: int = 128
+    max_request_bytes: int = 64 * 1024
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sandbox(self) -> bool:
+        return self.vtpass_mode != "live"
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in SECRET_FIELDS and value:
+                value = "***"
+            elif f.name in {"database_url", "redis_url"} and value:
+                value = mask_url(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """Return a copy with some values replaced (tests and standalone)."""
+        return replace(self, **changes)
+
+    def validate(self) -> None:
+        """Refuse to run production without its secrets and services."""
+        if self.vtpass_mode not in {"sandbox", "live"}:
+            raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
+        if not self.is_production:
+            return
+        missing = [
+            name.upper()
+            for name in (
+                "database_url",
+                "redis_url",
+                "jwt_secret_key",
+                "vtpass_base_url",
+                "vtpass_api_key",
+                "vtpass_public_key",
+                "vtpass_secret_key",
+                "vtpass_callback_token",
+            )
+            if not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigError(f"production needs: {', '.join(missing)}")
+        if len(self.jwt_secret_key) < 32:
+            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters in production")
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a connection URL."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from the environment (once per process, by the caller)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        env=env.get("PAYLINK_ENV", "development"),
+        port=_int(env.get("PORT"), 8000),
+        database_url=env.get("DATABASE_URL", ""),
+        redis_url=env.get("REDIS_URL", ""),
+        vtpass_base_url=env.get("VTPASS_BASE_URL", ""),
+        vtpass_api_key=env.get("VTPASS_API_KEY", ""),
+        vtpass_public_key=env.get("VTPASS_PUBLIC_KEY", ""),
+        vtpass_secret_key=env.get("VTPASS_SECRET_KEY", ""),
+        vtpass_mode=env.get("VTPASS_MODE", "sandbox") or "sandbox",
+        vtpass_connect_timeout=_float(env.get("VTPASS_CONNECT_TIMEOUT"), 5.0),
+        vtpass_read_timeout=_float(env.get("VTPASS_READ_TIMEOUT"), 30.0),
+        vtpass_callback_token=env.get("VTPASS_CALLBACK_TOKEN", ""),
+        jwt_secret_key=env.get("JWT_SECRET_KEY", ""),
+        jwt_access_minutes=_int(env.get("JWT_ACCESS_MINUTES"), 15),
+        jwt_refresh_days=_int(env.get("JWT_REFRESH_DAYS"), 30),
+        paylink_admin_email=env.get("PAYLINK_ADMIN_EMAIL", ""),
+        paylink_admin_password=env.get("PAYLINK_ADMIN_PASSWORD", ""),
+        webhook_allow_private=_bool(env.get("PAYLINK_WEBHOOK_ALLOW_PRIVATE")),
+        catalog_cache_ttl=_int(env.get("PAYLINK_CATALOG_CACHE_TTL"), 600),
+        verification_cache_ttl=_int(env.get("PAYLINK_VERIFICATION_CACHE_TTL"), 120),
+        requery_deadline_hours=_float(env.get("PAYLINK_REQUERY_DEADLINE_HOURS"), 24.0),
+        requery_delays=_floats(env.get("PAYLINK_REQUERY_DELAYS"), (10, 30, 60, 120, 300, 600)),
+        queued_grace_s=_float(env.get("PAYLINK_QUEUED_GRACE_S"), 15.0),
+        publish_lease_s=_float(env.get("PAYLINK_PUBLISH_LEASE_S"), 60.0),
+        not_found_grace_s=_float(env.get("PAYLINK_NOT_FOUND_GRACE_S"), 60.0),
+        sweep_interval_s=_float(env.get("PAYLINK_SWEEP_INTERVAL_S"), 5.0),
+        worker_concurrency=_int(env.get("PAYLINK_WORKER_CONCURRENCY"), 128),
+    )

@@ -1,0 +1,19 @@
+"""PayLink's tables, as typed SQLAlchemy 2 models."""
+
+from shared.models.ledger import Account, Journal, Posting
+from shared.models.purchases import Purchase, StatusChange
+from shared.models.records import AuditEntry, IdempotencyKey, VTPassCallback
+from shared.models.users import RefreshToken, User
+
+__all__ = [
+    "Account",
+    "AuditEntry",
+    "IdempotencyKey",
+    "Journal",
+    "Posting",
+    "Purchase",
+    "RefreshToken",
+    "StatusChange",
+    "User",
+    "VTPassCallback",
+]

@@ -1,0 +1,1 @@
+"""Purchases: acceptance, the state machine, execution at VTPass, the sweeper, operators."""

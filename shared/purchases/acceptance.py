@@ -1,0 +1,107 @@
+"""Accepting a purchase: idempotency, pricing, and holding the funds with the purchase row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared import audit, idempotency, ledger
+from shared.db import Database, utcnow
+from shared.errors import InsufficientFunds
+from shared.models import Purchase, StatusChange
+from shared.purchases.execution import Timing
+from shared.purchases.pricing import PricedPurchase, PurchaseRequest
+from shared.purchases.states import PurchaseStatus
+from shared.purchases.views import purchase_object
+from shared.vtpass import mint_request_id
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """The response to give, and whether a new purchase now waits to be published."""
+
+    status: int
+    body: dict[str, Any]
+    purchase_id: str | None
+    created: bool
+
+
+def accept_purchase(
+    db: Database,
+    *,
+    user_id: str,
+    idempotency_key: str,
+    raw_body: Any,
+    request: PurchaseRequest,
+    price: Callable[[PurchaseRequest], PricedPurchase],
+    timing: Timing,
+) -> Acceptance:
+    """Record a purchase and hold its funds once per Idempotency-Key."""
+    stored = idempotency.claim(
+        db, user_id=user_id, key=idempotency_key, fingerprint=idempotency.request_hash(raw_body)
+    )
+    if stored is not None:
+        purchase_id = stored.body.get("id") if stored.status == 202 else None
+        return Acceptance(stored.status, stored.body, purchase_id, created=False)
+    try:
+        priced = price(request)
+        return _record(db, user_id=user_id, key=idempotency_key, priced=priced, timing=timing)
+    except InsufficientFunds as e:
+        # Like any answer to an accepted key, the refusal is replayed for the same key.
+        body = {"error": {"code": e.code, "message": e.message}}
+        with db.transaction() as session:
+            idempotency.complete(session, user_id=user_id, key=idempotency_key, status=e.status, body=body)
+        raise
+    except BaseException:
+        # Nothing was recorded: free the key so the client can correct and retry.
+        idempotency.abandon(db, user_id=user_id, key=idempotency_key)
+        raise
+
+
+def _record(
+    db: Database, *, user_id: str, key: str, priced: PricedPurchase, timing: Timing
+) -> Acceptance:
+    now = utcnow()
+    with db.transaction() as session:
+        purchase = Purchase(
+            user_id=user_id,
+            status=PurchaseStatus.QUEUED.value,
+            category=priced.product.category.value,
+            service_id=priced.product.service_id,
+            amount=priced.amount,
+            phone=priced.phone,
+            customer_id=priced.customer_id,
+            variation_code=priced.variation_code,
+            subscription_type=priced.subscription_type,
+            quantity=priced.quantity,
+            request_id=mint_request_id(now),
+            created_at=now,
+            updated_at=now,
+            # The API publishes right after commit; the sweeper steps in if that is lost.
+            next_attempt_at=now + timing.queued_grace,
+        )
+        session.add(purchase)
+        session.flush()
+        ledger.hold(
+            session, user_id=user_id, purchase_id=purchase.id, amount=priced.amount, actor=user_id
+        )
+        session.add(
+            StatusChange(purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now)
+        )
+        audit.record(
+            session,
+            actor=user_id,
+            action="purchase.accepted",
+            purchase_id=purchase.id,
+            user_id=user_id,
+            detail={"service_id": purchase.service_id, "amount": str(purchase.amount), "key": key},
+        )
+        session.flush()
+        session.refresh(purchase)
+        body = purchase_object(purchase)
+        idempotency.complete(
+            session, user_id=user_id, key=key, status=202, body=body, purchase_id=purchase.id
+        )
+    return Acceptance(202, body, purchase.id, created=True)
+

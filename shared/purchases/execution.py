@@ -1,0 +1,261 @@
+"""Buying from VTPass and learning the outcome: pay once, requery until VTPass concludes.
+
+The rules (RELIABILITY.md section 2):
+- The request_id is minted at acceptance and reused on every attempt.
+- The purchase is committed as `processing` *before* the pay request leaves, so a crash
+  mid-call leaves a row the sweeper turns into `pending` (requery), never a second pay.
+- Any unknown outcome means `pending` and requery. A second pay is sent only when the first
+  provably never left (connect refused) or VTPass says it never saw the id (015 on requery,
+  once the last pay is old enough that it cannot still be in flight).
+- A request_id minted on an earlier Lagos day is replaced before sending, since VTPass would
+  reject it; that is only ever done for a purchase known not to have reached VTPass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+
+from shared import audit, callbacks
+from shared.db import Database, utcnow
+from shared.models import Purchase
+from shared.products import PRODUCTS, Category
+from shared.purchases.states import REQUERYABLE, transition
+from shared.purchases.states import PurchaseStatus as S
+from shared.vtpass import Outcome, OutcomeKind, VTPassClient, is_stale, mint_request_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long PayLink waits between the steps of a purchase (settings build this)."""
+
+    queued_grace: timedelta = timedelta(seconds=15)
+    publish_lease: timedelta = timedelta(seconds=60)
+    processing_lease: timedelta = timedelta(seconds=75)
+    not_found_grace: timedelta = timedelta(seconds=60)
+    requery_delays: tuple[float, ...] = (10, 30, 60, 120, 300, 600)
+    requery_deadline: timedelta = timedelta(hours=24)
+    max_pay_attempts: int = 6
+
+    def requery_delay(self, attempt: int) -> timedelta:
+        """Return the wait before requery number `attempt` (0-based); the last step repeats."""
+        return timedelta(seconds=self.requery_delays[min(attempt, len(self.requery_delays) - 1)])
+
+
+class Next(StrEnum):
+    """What the caller (a worker task) should do after an attempt."""
+
+    NOTHING = "nothing"
+    RETRY_PAY = "retry_pay"  # connect refused: the pay never left; retry with backoff
+    PAY_AGAIN = "pay_again"  # VTPass proved it never got the pay; publish a new attempt
+
+
+def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing: Timing) -> Next:
+    """Send the pay request for a queued purchase and record what VTPass answered."""
+    purchase = _start(db, purchase_id, timing)
+    if purchase is None:
+        return Next.NOTHING
+    product = PRODUCTS[purchase.service_id]
+    outcome = vtpass.pay(
+        request_id=purchase.request_id,
+        service_id=purchase.service_id,
+        phone=purchase.phone,
+        amount=purchase.amount,
+        billers_code=None
+        if product.category is Category.AIRTIME
+        else (purchase.customer_id or purchase.phone),
+        variation_code=purchase.variation_code,
+        subscription_type=purchase.subscription_type,
+        quantity=purchase.quantity,
+    )
+    return record_outcome(
+        db, purchase_id, outcome, expected=S.PROCESSING, operation="pay", timing=timing
+    )
+
+
+def requery_purchase(
+    db: Database, vtpass: VTPassClient, purchase_id: str, *, timing: Timing, actor: str = "worker"
+) -> Next:
+    """Ask VTPass what became of a purchase (pending, in review, or delivered) and record it."""
+    with db.transaction() as session:
+        purchase = session.get(Purchase, purchase_id)
+        if purchase is None or purchase.status not in REQUERYABLE:
+            return Next.NOTHING
+        status, request_id = S(purchase.status), purchase.request_id
+    outcome = vtpass.requery(request_id)
+    after = record_outcome(
+        db, purchase_id, outcome, expected=status, operation="requery", timing=timing, actor=actor
+    )
+    callbacks.mark_handled(db, request_id=request_id)
+    return after
+
+
+def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
+    now = utcnow()
+    with db.transaction() as session:
+        purchase = session.get(Purchase, purchase_id)
+        if purchase is None or purchase.status != S.QUEUED:
+            return None
+        changes: dict[str, Any] = {
+            "pay_attempts": purchase.pay_attempts + 1,
+            "last_pay_at": now,
+            "next_attempt_at": now + timing.processing_lease,
+        }
+        reason = "sending the pay request to VTPass"
+        if is_stale(purchase.request_id, now):
+            # Only queued purchases get here, and those never reached VTPass: a fresh id is safe.
+            changes["request_id"] = mint_request_id(now)
+            changes["superseded_request_ids"] = [
+                *purchase.superseded_request_ids,
+                purchase.request_id,
+            ]
+            reason += f"; request_id renewed after Lagos midnight (was {purchase.request_id})"
+        if not transition(
+            session, purchase, S.PROCESSING, expected=S.QUEUED, reason=reason, actor="worker",
+            changes=changes, now=now,
+        ):
+            return None
+        return purchase
+
+
+def record_outcome(
+    db: Database,
+    purchase_id: str,
+    outcome: Outcome,
+    *,
+    expected: S,
+    operation: str,
+    timing: Timing,
+    actor: str = "worker",
+) -> Next:
+    """Apply one VTPass answer to a purchase still in `expected`; say what to do next."""
+    now = utcnow()
+    with db.transaction() as session:
+        purchase = session.execute(
+            select(Purchase).where(Purchase.id == purchase_id)
+        ).scalar_one()
+        audit.record(
+            session,
+            actor=actor,
+            action=f"vtpass.{operation}",
+            purchase_id=purchase_id,
+            user_id=purchase.user_id,
+            detail=_exchange_detail(purchase, outcome),
+        )
+        if outcome.operator_alert:
+            log.error(
+                "VTPass needs an operator: code %s (%s) on purchase %s",
+                outcome.code, outcome.description, purchase_id,
+            )
+        if purchase.status != expected:
+            return Next.NOTHING  # someone else moved it on; their result stands
+        move = _Mover(session, purchase, expected, actor, now)
+        return _decide(move, purchase, outcome, operation, timing, now)
+
+
+def _decide(
+    move: _Mover, purchase: Purchase, outcome: Outcome, operation: str, timing: Timing, now: datetime
+) -> Next:
+    kind = outcome.kind
+    if S(purchase.status) is S.DELIVERED:
+        # Delivered is final; only VTPass reversing it afterwards can change it.
+        if kind is OutcomeKind.REVERSED:
+            move(S.REVERSED, f"VTPass reversed it after delivery: {outcome.description}",
+                 error=_error(outcome))
+        return Next.NOTHING
+    known = {"vtpass_transaction_id": outcome.transaction_id or purchase.vtpass_transaction_id}
+    described = f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}"
+    if kind is OutcomeKind.DELIVERED:
+        move(S.DELIVERED, described, receipt=outcome.receipt or None, **known)
+    elif kind is OutcomeKind.FAILED:
+        move(S.FAILED, described, error=_error(outcome), **known)
+    elif kind is OutcomeKind.REVERSED:
+        move(S.REVERSED, described, error=_error(outcome), **known)
+    elif kind is OutcomeKind.NOT_SENT and operation == "pay":
+        if purchase.pay_attempts >= timing.max_pay_attempts:
+            move(S.FAILED, "VTPass could not be reached; nothing was sent", error={
+                "code": "upstream_unavailable",
+                "message": "VTPass could not be reached; you were not charged.",
+            })
+            return Next.NOTHING
+        move(S.QUEUED, "VTPass refused the connection; the request never left",
+             next_attempt_at=now + timing.publish_lease)
+        return Next.RETRY_PAY
+    elif kind is OutcomeKind.NOT_FOUND and _pay_cannot_be_in_flight(purchase, timing, now):
+        if S(purchase.status) is S.REVIEW:
+            move(S.FAILED, "VTPass never received this purchase (015); nothing was charged",
+                 error={"code": "not_received", "message": "VTPass never received it."})
+            return Next.NOTHING
+        move(S.QUEUED, f"VTPass never received request_id {purchase.request_id} (015); paying again",
+             next_attempt_at=now + timing.publish_lease)
+        return Next.PAY_AGAIN
+    elif outcome.needs_review:
+        move(S.REVIEW, f"{described}; an operator must decide")
+    else:
+        _still_pending(move, purchase, described, operation, timing, now)
+    return Next.NOTHING
+
+
+def _still_pending(
+    move: _Mover, purchase: Purchase, described: str, operation: str, timing: Timing, now: datetime
+) -> None:
+    if S(purchase.status) is S.REVIEW:
+        return  # an operator's requery that learned nothing new leaves it in review
+    since = purchase.pending_since or now
+    if now - since >= timing.requery_deadline:
+        move(S.REVIEW, f"no outcome from VTPass within {timing.requery_deadline}; {described}")
+        return
+    attempt = purchase.requery_attempts + (1 if operation == "requery" else 0)
+    move(
+        S.PENDING,
+        f"outcome not known yet ({described}); requerying",
+        pending_since=since,
+        requery_attempts=attempt,
+        next_attempt_at=now + timing.requery_delay(attempt),
+    )
+
+
+def _pay_cannot_be_in_flight(purchase: Purchase, timing: Timing, now: datetime) -> bool:
+    # A 015 right after a pay may only mean VTPass has not recorded it yet.
+    return purchase.last_pay_at is None or now - purchase.last_pay_at >= timing.not_found_grace
+
+
+class _Mover:
+    """Apply compare-and-set transitions from one expected status."""
+
+    def __init__(self, session: Any, purchase: Purchase, expected: S, actor: str, now: datetime):
+        self.session, self.purchase, self.expected = session, purchase, expected
+        self.actor, self.now = actor, now
+
+    def __call__(self, to: S, reason: str, **changes: Any) -> bool:
+        return transition(
+            self.session, self.purchase, to, expected=self.expected, reason=reason,
+            actor=self.actor, changes=changes, now=self.now,
+        )
+
+
+def _error(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "code": "vtpass_reversed" if outcome.kind is OutcomeKind.REVERSED else "vtpass_failed",
+        "message": outcome.description or "VTPass did not deliver this purchase.",
+        "vtpass_code": outcome.code,
+    }
+
+
+def _exchange_detail(purchase: Purchase, outcome: Outcome) -> dict[str, Any]:
+    return {
+        "request_id": purchase.request_id,
+        "outcome": outcome.kind.value,
+        "code": outcome.code,
+        "description": outcome.description,
+        "http_status": outcome.http_status,
+        "transaction_id": outcome.transaction_id,
+        "response": outcome.raw,
+    }

@@ -1,0 +1,121 @@
+"""The purchase state machine: the one place that says which status may follow which.
+
+Every change is a compare-and-set (`UPDATE ... WHERE id = :id AND status = :expected`) that
+appends to the history and the audit log, and moves the money that the new status implies,
+all in the caller's transaction. A caller that loses the race gets False and does nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from shared import audit, ledger
+from shared.db import utcnow
+from shared.models import Purchase, StatusChange
+
+
+class PurchaseStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REVERSED = "reversed"
+    REVIEW = "review"
+
+
+S = PurchaseStatus
+
+ALLOWED: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
+    # queued -> failed: the pay request provably never reached VTPass and we gave up.
+    S.QUEUED: frozenset({S.PROCESSING, S.FAILED}),
+    # processing -> queued: connect refused, the request never left; try again.
+    S.PROCESSING: frozenset({S.DELIVERED, S.FAILED, S.REVERSED, S.PENDING, S.QUEUED, S.REVIEW}),
+    # pending -> queued: a requery proved VTPass never saw the request_id (015).
+    S.PENDING: frozenset({S.DELIVERED, S.FAILED, S.REVERSED, S.REVIEW, S.QUEUED}),
+    # review: funds stay held until a requery concludes or an operator resolves it.
+    S.REVIEW: frozenset({S.DELIVERED, S.FAILED, S.REVERSED}),
+    S.DELIVERED: frozenset({S.REVERSED}),
+    S.FAILED: frozenset(),
+    S.REVERSED: frozenset(),
+}
+
+FINAL = frozenset({S.DELIVERED, S.FAILED, S.REVERSED})
+ACTIVE = frozenset({S.QUEUED, S.PROCESSING, S.PENDING})
+# What a requery can still change: pending and review conclude, delivered may be reversed.
+REQUERYABLE = frozenset({S.PENDING, S.REVIEW, S.DELIVERED})
+
+
+class IllegalTransition(ValueError):
+    """A status change the state machine does not allow (a bug in the caller)."""
+
+
+def settlement_for(from_status: PurchaseStatus, to_status: PurchaseStatus) -> str | None:
+    """Return the ledger movement a transition implies, if any."""
+    if to_status == S.DELIVERED:
+        return "capture"
+    if to_status == S.FAILED:
+        return "release"
+    if to_status == S.REVERSED:
+        return "refund" if from_status == S.DELIVERED else "release"
+    return None
+
+
+def transition(
+    session: Session,
+    purchase: Purchase,
+    to_status: PurchaseStatus,
+    *,
+    expected: PurchaseStatus | None = None,
+    reason: str,
+    actor: str,
+    changes: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Move a purchase to `to_status` if it is still in `expected`; return whether it moved."""
+    from_status = S(expected or purchase.status)
+    if to_status != from_status and to_status not in ALLOWED[from_status]:
+        raise IllegalTransition(f"{from_status} -> {to_status}")
+    now = now or utcnow()
+    values: dict[str, Any] = dict(changes or {})
+    values.update(status=to_status.value, updated_at=now, version=Purchase.version + 1)
+    if to_status in FINAL and from_status not in FINAL:
+        values["completed_at"] = now
+        values["next_attempt_at"] = None
+    elif to_status in (S.REVIEW,):
+        values["next_attempt_at"] = None
+    result = session.execute(
+        update(Purchase)
+        .where(Purchase.id == purchase.id, Purchase.status == from_status.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(purchase)
+    if to_status != from_status:
+        session.add(StatusChange(purchase_id=purchase.id, status=to_status.value, reason=reason, at=now))
+        audit.record(
+            session,
+            actor=actor,
+            action="purchase.status",
+            purchase_id=purchase.id,
+            user_id=purchase.user_id,
+            detail={"from": from_status.value, "to": to_status.value, "reason": reason},
+        )
+        movement = settlement_for(from_status, to_status)
+        if movement:
+            ledger.settle(
+                session,
+                kind=movement,
+                user_id=purchase.user_id,
+                purchase_id=purchase.id,
+                amount=purchase.amount,
+                actor=actor,
+            )
+    return True

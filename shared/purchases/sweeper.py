@@ -1,0 +1,85 @@
+"""The sweeper: find purchases that need driving and say which tasks to publish.
+
+Celery on Redis can lose a message (a killed worker, a Redis restart, a failed publish), so
+nothing depends on one arriving. Every non-final purchase carries `next_attempt_at`; when it
+passes, the sweeper drives the purchase again:
+- `queued` past its grace: publish the pay task (the after-commit publish was lost);
+- `pending` when its requery is due: publish the requery task;
+- `processing` past its lease: the worker died mid-call, so the outcome is unknown and the
+  purchase becomes `pending` (requery, never a second pay).
+Each pick pushes `next_attempt_at` forward by a lease, so a purchase is not published again
+while its task is still waiting in the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from shared.db import Database, utcnow
+from shared.models import Purchase
+from shared.purchases.execution import Timing
+from shared.purchases.states import PurchaseStatus as S
+from shared.purchases.states import transition
+
+BATCH = 500
+
+
+@dataclass
+class Sweep:
+    pay: list[str] = field(default_factory=list)
+    requery: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+
+def sweep(db: Database, *, timing: Timing, now: datetime | None = None) -> Sweep:
+    """Lease every due purchase; return the ids whose tasks should be published."""
+    now = now or utcnow()
+    result = Sweep()
+    with db.transaction() as session:
+        result.pay = _lease(session, S.QUEUED, now, timing)
+        result.requery = _lease(session, S.PENDING, now, timing)
+        stuck = session.execute(
+            select(Purchase)
+            .where(Purchase.status == S.PROCESSING, Purchase.next_attempt_at <= now)
+            .limit(BATCH)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+        for purchase in stuck:
+            if transition(
+                session,
+                purchase,
+                S.PENDING,
+                expected=S.PROCESSING,
+                reason="the worker stopped during the VTPass call; outcome unknown, requerying",
+                actor="sweeper",
+                changes={
+                    "pending_since": now,
+                    "next_attempt_at": now + timing.publish_lease,
+                },
+                now=now,
+            ):
+                result.recovered.append(purchase.id)
+    result.requery.extend(result.recovered)
+    return result
+
+
+def _lease(session, status: S, now: datetime, timing: Timing) -> list[str]:
+    due = (
+        select(Purchase.id)
+        .where(Purchase.status == status, Purchase.next_attempt_at <= now)
+        .order_by(Purchase.next_attempt_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        update(Purchase)
+        .where(Purchase.id.in_(due), Purchase.status == status)
+        .values(next_attempt_at=now + timing.publish_lease)
+        .returning(Purchase.id)
+        .execution_options(synchronize_session=False)
+    )
+    return [r[0] for r in rows]

@@ -1,0 +1,80 @@
+"""The process-wide things every edge needs: settings, database, Redis and the VTPass client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+import redis
+
+from shared.cache import ResponseCache
+from shared.catalog import Catalog
+from shared.config import Settings
+from shared.db import Database
+from shared.purchases.execution import Timing
+from shared.verification import Verifier
+from shared.vtpass import VTPassClient
+
+
+@dataclass
+class Runtime:
+    """Built once per process by the app factory; sessions and clients are reused from here."""
+
+    settings: Settings
+    db: Database = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.db = Database(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=30,
+            decode_responses=True,
+        )
+
+    @cached_property
+    def vtpass(self) -> VTPassClient:
+        s = self.settings
+        return VTPassClient(
+            base_url=s.vtpass_base_url,
+            api_key=s.vtpass_api_key,
+            public_key=s.vtpass_public_key,
+            secret_key=s.vtpass_secret_key,
+            connect_timeout=s.vtpass_connect_timeout,
+            read_timeout=s.vtpass_read_timeout,
+        )
+
+    @cached_property
+    def cache(self) -> ResponseCache:
+        return ResponseCache(self.redis)
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.cache, self.vtpass, ttl=self.settings.catalog_cache_ttl)
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        return Verifier(self.cache, self.vtpass, ttl=self.settings.verification_cache_ttl)
+
+    @cached_property
+    def timing(self) -> Timing:
+        s = self.settings
+        # A worker may be inside a pay call for connect + read timeout; lease a margin more.
+        call = s.vtpass_connect_timeout + s.vtpass_read_timeout
+        return Timing(
+            queued_grace=timedelta(seconds=s.queued_grace_s),
+            publish_lease=timedelta(seconds=s.publish_lease_s),
+            processing_lease=timedelta(seconds=call + 30),
+            not_found_grace=timedelta(seconds=s.not_found_grace_s),
+            requery_delays=s.requery_delays,
+            requery_deadline=timedelta(hours=s.requery_deadline_hours),
+        )
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.db.dispose()

@@ -1,0 +1,67 @@
+"""VTPass client: a pure library with no Flask, database or Celery imports."""
+
+from shared.vtpass.catalog import Service, Variation, Verification
+from shared.vtpass.client import ExchangeHook, VTPassClient
+from shared.vtpass.errors import (
+    CustomerNotFound,
+    VTPassAuthError,
+    VTPassError,
+    VTPassMaybeSent,
+    VTPassNotSent,
+    VTPassRejected,
+    VTPassResponseError,
+    VTPassTransportError,
+)
+from shared.vtpass.outcome import (
+    ALERT_CODES,
+    AUTH_CODES,
+    KNOWN_CODES,
+    Outcome,
+    OutcomeKind,
+    classify_pay_body,
+    classify_pay_response,
+    classify_transport_error,
+)
+from shared.vtpass.receipt import extract_receipt
+from shared.vtpass.request_id import LAGOS, is_stale, mint_request_id, request_id_date
+from shared.vtpass.retry import (
+    REQUERY_DEADLINE,
+    REQUERY_SCHEDULE,
+    backoff_seconds,
+    requery_delay,
+    should_retry_pay,
+)
+
+__all__ = [
+    "ALERT_CODES",
+    "AUTH_CODES",
+    "KNOWN_CODES",
+    "LAGOS",
+    "REQUERY_DEADLINE",
+    "REQUERY_SCHEDULE",
+    "CustomerNotFound",
+    "ExchangeHook",
+    "Outcome",
+    "OutcomeKind",
+    "Service",
+    "VTPassAuthError",
+    "VTPassClient",
+    "VTPassError",
+    "VTPassMaybeSent",
+    "VTPassNotSent",
+    "VTPassRejected",
+    "VTPassResponseError",
+    "VTPassTransportError",
+    "Variation",
+    "Verification",
+    "backoff_seconds",
+    "classify_pay_body",
+    "classify_pay_response",
+    "classify_transport_error",
+    "extract_receipt",
+    "is_stale",
+    "mint_request_id",
+    "requery_delay",
+    "request_id_date",
+    "should_retry_pay",
+]

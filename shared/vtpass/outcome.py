@@ -1,0 +1,222 @@
+"""The one place that turns a VTPass answer to ``pay`` or ``requery`` into an Outcome.
+
+The rules follow the response-code table in VTPASS.md. When in doubt the answer
+is PENDING: a pending purchase is requeried, never bought again, so doubt costs
+time, never money.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+from shared.vtpass._parse import (
+    UNPARSEABLE,
+    as_mapping,
+    as_text,
+    parse_json,
+    parse_vtpass_datetime,
+    redact,
+    response_code,
+    response_description,
+    to_decimal,
+)
+from shared.vtpass.errors import VTPassNotSent
+from shared.vtpass.receipt import extract_receipt
+
+__all__ = [
+    "ALERT_CODES",
+    "AUTH_CODES",
+    "KNOWN_CODES",
+    "Operation",
+    "Outcome",
+    "OutcomeKind",
+    "classify_pay_body",
+    "classify_pay_response",
+    "classify_transport_error",
+    "extract_receipt",
+]
+
+Operation = Literal["pay", "requery"]
+
+
+class OutcomeKind(StrEnum):
+    """What PayLink now knows about one purchase at VTPass."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    REVERSED = "reversed"
+    PENDING = "pending"  # unknown or processing: requery, never buy again
+    NOT_FOUND = "not_found"  # 015 on requery: VTPass never saw that request id
+    NOT_SENT = "not_sent"  # the transport proves the request never left
+
+
+FINAL_KINDS = frozenset({OutcomeKind.DELIVERED, OutcomeKind.FAILED, OutcomeKind.REVERSED})
+
+# Configuration problems: the app is misconfigured, not the purchase.
+AUTH_CODES = frozenset({"021", "022", "023", "024", "027", "028", "087"})
+# Everything an operator must hear about, including an empty VTPass wallet.
+ALERT_CODES = AUTH_CODES | {"018"}
+# Bad variation, arguments, product, amount, quantity or request id: our input.
+_BAD_INPUT_CODES = frozenset({"010", "011", "012", "013", "017", "031", "032", "085"})
+# Definite failures of a pay request.
+_FAILED_CODES = _BAD_INPUT_CODES | ALERT_CODES | {"016", "091", "019", "030", "034", "035"}
+# On requery only these describe the purchase itself; the others describe the
+# requery request (bad credentials today, a new IP...) and say nothing about
+# whether the original purchase was delivered.
+_FINAL_ON_REQUERY = frozenset({"016", "091"})
+# Every code VTPass documents (020 is verify's "biller confirmed").
+KNOWN_CODES = _FAILED_CODES | {"000", "001", "014", "015", "020", "040", "044", "083", "089", "099"}
+
+_STATUS_KINDS = {
+    "delivered": OutcomeKind.DELIVERED,
+    "failed": OutcomeKind.FAILED,
+    "reversed": OutcomeKind.REVERSED,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The classified result of one pay or requery exchange."""
+
+    kind: OutcomeKind
+    code: str | None = None
+    description: str = ""
+    transaction_id: str | None = None
+    amount: Decimal | None = None
+    receipt: dict[str, Any] = field(default_factory=dict)
+    operator_alert: bool = False
+    raw: dict[str, Any] | None = None
+    needs_review: bool = False  # 044, or an answer about a different request id
+    status: str | None = None  # content.transactions.status as VTPass wrote it
+    request_id: str | None = None  # the requestId VTPass echoed back
+    transaction_date: datetime | None = None
+    http_status: int | None = None
+
+    @property
+    def is_final(self) -> bool:
+        """Return True if this outcome settles the purchase (a later reversal is still possible)."""
+        return self.kind in FINAL_KINDS
+
+
+def _kind_for_code(
+    code: str | None, status: str | None, operation: Operation
+) -> tuple[OutcomeKind, bool]:
+    """Map a code (and transaction status) to a kind and the needs_review flag."""
+    if code in ("000", "001"):
+        # 000 only means "processed": the transaction status is the outcome.
+        return _STATUS_KINDS.get((status or "").strip().lower(), OutcomeKind.PENDING), False
+    if code == "044":
+        return OutcomeKind.PENDING, True
+    if code == "015":
+        # On pay, 015 is unexpected; assume the id may exist and requery.
+        return (OutcomeKind.NOT_FOUND if operation == "requery" else OutcomeKind.PENDING), False
+    if code == "040":
+        return OutcomeKind.REVERSED, False
+    if code in _FAILED_CODES:
+        if operation == "pay" or code in _FINAL_ON_REQUERY:
+            return OutcomeKind.FAILED, False
+        return OutcomeKind.PENDING, False
+    # 099, 089, 083, 014 and anything unknown: the purchase may exist; requery.
+    return OutcomeKind.PENDING, False
+
+
+def _kind_for_answer(
+    http_status: int, code: str | None, status: str | None, operation: Operation
+) -> tuple[OutcomeKind, bool]:
+    if http_status in (401, 403):
+        # A 401/403 carrying VTPass's own credential codes is a definite
+        # rejection of a pay; without them it may be a proxy or WAF.
+        if code in AUTH_CODES and operation == "pay":
+            return OutcomeKind.FAILED, False
+        return OutcomeKind.PENDING, False
+    if not 200 <= http_status < 300 and not 400 <= http_status < 500:
+        # 5xx, 3xx (redirects are never followed) and oddities: unknown.
+        return OutcomeKind.PENDING, False
+    return _kind_for_code(code, status, operation)
+
+
+def classify_pay_body(
+    body: Mapping[str, Any],
+    *,
+    operation: Operation,
+    http_status: int = 200,
+    expected_request_id: str | None = None,
+) -> Outcome:
+    """Classify an already-parsed pay/requery/callback body."""
+    content = as_mapping(body.get("content"))
+    transactions = as_mapping(content.get("transactions"))
+    code = response_code(body)
+    status = as_text(transactions.get("status"))
+    kind, needs_review = _kind_for_answer(http_status, code, status, operation)
+    echoed_id = as_text(body.get("requestId")) or as_text(body.get("request_id"))
+    if expected_request_id and echoed_id and echoed_id != expected_request_id:
+        # An answer about some other purchase proves nothing about this one.
+        kind, needs_review = OutcomeKind.PENDING, True
+    alert = code in ALERT_CODES or http_status in (401, 403)
+    amount = to_decimal(body.get("amount"))
+    if amount is None:
+        amount = to_decimal(transactions.get("amount"))
+    return Outcome(
+        kind=kind,
+        code=code,
+        description=response_description(body),
+        transaction_id=as_text(transactions.get("transactionId"))
+        or as_text(body.get("transactionId")),
+        amount=amount,
+        receipt=extract_receipt(body),
+        operator_alert=alert,
+        raw=redact(body),
+        needs_review=needs_review,
+        status=status,
+        request_id=echoed_id,
+        transaction_date=parse_vtpass_datetime(body.get("transaction_date"))
+        or parse_vtpass_datetime(transactions.get("transaction_date")),
+        http_status=http_status,
+    )
+
+
+def classify_pay_response(
+    http_status: int,
+    body: bytes | str | None,
+    *,
+    operation: Operation,
+    expected_request_id: str | None = None,
+) -> Outcome:
+    """Classify a raw HTTP answer to ``pay`` or ``requery``."""
+    parsed = parse_json(body)
+    if parsed is UNPARSEABLE or not isinstance(parsed, Mapping):
+        # Empty, HTML, truncated or a bare JSON value: VTPass may still have
+        # charged us, so this is never a failure.
+        what = "empty" if parsed is UNPARSEABLE and not (body or "").strip() else "unreadable"
+        return Outcome(
+            kind=OutcomeKind.PENDING,
+            description=f"{what} response (HTTP {http_status})",
+            operator_alert=http_status in (401, 403),
+            http_status=http_status,
+        )
+    return classify_pay_body(
+        parsed,
+        operation=operation,
+        http_status=http_status,
+        expected_request_id=expected_request_id,
+    )
+
+
+def classify_transport_error(exc: BaseException) -> Outcome:
+    """Classify an exception raised instead of an answer to ``pay`` or ``requery``."""
+    code = getattr(exc, "code", None)
+    description = getattr(exc, "description", "") or type(exc).__name__
+    if isinstance(exc, VTPassNotSent):
+        return Outcome(kind=OutcomeKind.NOT_SENT, code=code, description=description)
+    # MaybeSent, ResponseError and anything unforeseen: VTPass may have it.
+    return Outcome(
+        kind=OutcomeKind.PENDING,
+        code=code,
+        description=description,
+        http_status=getattr(exc, "http_status", None),
+    )

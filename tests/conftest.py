@@ -1,0 +1,267 @@
+"""Fixtures built from the factory, on real PostgreSQL and Redis.
+
+The machine's PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are used when they
+answer; otherwise embedded ones are started from pip packages. Each run gets its own
+database, migrated with Alembic (never create_all), and its own Redis database number.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+import requests
+from alembic import command
+from alembic.config import Config
+
+from shared.config import Settings
+from standalone import services
+from tests.support import wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTDATA = ROOT / ".testdata"
+SIM_KEYS = {"api_key": "sim-api-key", "public_key": "PK_sim", "secret_key": "SK_sim"}
+CALLBACK_TOKEN = "test-callback-token"
+ADMIN_EMAIL = "ops@paylink.test"
+ADMIN_PASSWORD = "operator-password-1"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    if services.reachable("127.0.0.1", 5432):
+        return "postgresql://postgres@127.0.0.1:5432/postgres"
+    return services.start_embedded_postgres(TESTDATA / "postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    name = f"paylink_test_{os.getpid()}"
+    services.drop_database(pg_admin_url, name)
+    url = services.ensure_database(pg_admin_url, name)
+    config = Config(str(ROOT / "alembic.ini"))
+    config.cmd_opts = None
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["url"] = url
+    previous = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = url
+    try:
+        command.upgrade(config, "head")
+    finally:
+        if previous is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = previous
+    yield url
+    services.drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if services.reachable("127.0.0.1", 6379):
+        url = f"redis://127.0.0.1:6379/{9 + os.getpid() % 6}"
+        redis_lib.Redis.from_url(url).flushdb()
+        yield url
+        return
+    port = services.free_port()
+    process = services.start_redis(TESTDATA / "redis", port)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@dataclass
+class Simulator:
+    """The VTPass sandbox simulator, and its test controls."""
+
+    url: str
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/api"
+
+    def control(self, method: str, path: str, **body: Any) -> Any:
+        response = requests.request(method, f"{self.url}/_sim/{path}", json=body or None, timeout=5)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def script(self, customer: str, behaviour: str, **params: Any) -> None:
+        self.control("POST", "scripts", customer=customer, behaviour=behaviour, **params)
+
+    def transactions(self) -> list[dict[str, Any]]:
+        return self.control("GET", "transactions")["data"]
+
+    def transaction(self, request_id: str) -> dict[str, Any] | None:
+        return next((t for t in self.transactions() if t["request_id"] == request_id), None)
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[Simulator]:
+    from simulator.server import start_in_thread
+
+    running = start_in_thread(
+        {"API_KEY": "sim-api-key", "PUBLIC_KEY": "PK_sim", "SECRET_KEY": "SK_sim",
+         "TIMEOUT_STALL_S": 6, "DUPLICATE_GUARD_S": 30}
+    )
+    yield Simulator(running.url)
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, simulator: Simulator) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        vtpass_base_url=simulator.base_url,
+        vtpass_api_key=SIM_KEYS["api_key"],
+        vtpass_public_key=SIM_KEYS["public_key"],
+        vtpass_secret_key=SIM_KEYS["secret_key"],
+        vtpass_connect_timeout=1.0,
+        vtpass_read_timeout=2.0,
+        vtpass_callback_token=CALLBACK_TOKEN,
+        jwt_secret_key="test-jwt-secret-" + "x" * 32,
+        webhook_allow_private=True,
+        catalog_cache_ttl=60,
+        requery_delays=(0.2, 0.4, 0.8),
+        queued_grace_s=1.0,
+        publish_lease_s=2.0,
+        not_found_grace_s=1.0,
+        sweep_interval_s=0.3,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a subprocess load exactly these settings."""
+    return {
+        "PAYLINK_ENV": settings.env,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "VTPASS_BASE_URL": settings.vtpass_base_url,
+        "VTPASS_API_KEY": settings.vtpass_api_key,
+        "VTPASS_PUBLIC_KEY": settings.vtpass_public_key,
+        "VTPASS_SECRET_KEY": settings.vtpass_secret_key,
+        "VTPASS_CONNECT_TIMEOUT": str(settings.vtpass_connect_timeout),
+        "VTPASS_READ_TIMEOUT": str(settings.vtpass_read_timeout),
+        "VTPASS_CALLBACK_TOKEN": settings.vtpass_callback_token,
+        "JWT_SECRET_KEY": settings.jwt_secret_key,
+        "PAYLINK_WEBHOOK_ALLOW_PRIVATE": "1",
+        "PAYLINK_REQUERY_DELAYS": ",".join(str(d) for d in settings.requery_delays),
+        "PAYLINK_QUEUED_GRACE_S": str(settings.queued_grace_s),
+        "PAYLINK_PUBLISH_LEASE_S": str(settings.publish_lease_s),
+        "PAYLINK_NOT_FOUND_GRACE_S": str(settings.not_found_grace_s),
+        "PAYLINK_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
+        "PAYLINK_CATALOG_CACHE_TTL": str(settings.catalog_cache_ttl),
+    }
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    from api import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def runtime(app):
+    return app.extensions["paylink"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@dataclass
+class Caller:
+    """A logged-in user of the API."""
+
+    id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+_emails = itertools.count()
+
+
+def login(client, email: str, password: str) -> dict[str, Any]:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def make_user(client) -> Callable[..., Caller]:
+    def make() -> Caller:
+        email = f"user{next(_emails)}-{uuid.uuid4().hex[:8]}@example.com"
+        password = "correct-horse-42"
+        response = client.post("/api/v1/auth/register", json={"email": email, "password": password})
+        assert response.status_code == 201, response.get_json()
+        tokens = login(client, email, password)
+        return Caller(
+            response.get_json()["id"], email, password, tokens["access_token"], tokens["refresh_token"]
+        )
+
+    return make
+
+
+@pytest.fixture
+def admin(client, runtime) -> Caller:
+    from shared.users import ensure_admin
+
+    user, _ = ensure_admin(runtime.db, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    tokens = login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
+    return Caller(user.id, ADMIN_EMAIL, ADMIN_PASSWORD, tokens["access_token"], tokens["refresh_token"])
+
+
+@pytest.fixture
+def fund(client, admin) -> Callable[[Caller, str], None]:
+    def fund(user: Caller, amount: str | Decimal) -> None:
+        response = client.post(
+            f"/api/v1/admin/users/{user.id}/wallet/credits",
+            json={"amount": str(amount), "reference": uuid.uuid4().hex},
+            headers=admin.headers,
+        )
+        assert response.status_code == 201, response.get_json()
+
+    return fund
+
+
+@pytest.fixture
+def buy(client) -> Callable[..., Any]:
+    """POST a purchase with a fresh Idempotency-Key (or the one given)."""
+
+    def buy(user: Caller, key: str | None = None, **body: Any):
+        headers = {**user.headers, "Idempotency-Key": key or uuid.uuid4().hex}
+        return client.post("/api/v1/purchases", json=body, headers=headers)
+
+    return buy
+
+
+@pytest.fixture
+def ledger_ok(runtime) -> Callable[[], None]:
+    """Assert the whole ledger's invariants (call after every money scenario)."""
+    from shared.ledger import check_invariants
+
+    def check() -> None:
+        with runtime.db.sessions() as session:
+            problems = check_invariants(session)
+        assert problems == []
+
+    return check
+
+
+__all__ = ["wait_for"]

@@ -1,0 +1,6 @@
+"""The worker and beat entry point: `celery -A workers.entry worker` / `beat`."""
+
+from api import create_app
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]

@@ -1,0 +1,65 @@
+"""Celery tasks: thin, named, routed to their queues; each takes ids and calls one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from flask import current_app
+
+from shared import idempotency
+from shared.purchases import execution, sweeper
+from shared.purchases.execution import Next
+from shared.runtime import Runtime
+from workers.celery_app import RETRY_BACKOFF_MAX
+from workers.publish import publish_pay, publish_requery
+
+
+class PayNotSent(Exception):
+    """The pay request never left (connection refused); Celery retries it with backoff."""
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["paylink"]
+
+
+@shared_task(
+    name="purchases.pay",
+    autoretry_for=(PayNotSent,),
+    retry_backoff=1,
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=10,
+)
+def pay(purchase_id: str) -> None:
+    """Buy a queued purchase from VTPass."""
+    rt = _runtime()
+    after = execution.pay_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
+    if after is Next.RETRY_PAY:
+        raise PayNotSent(purchase_id)
+    if after is Next.PAY_AGAIN:
+        publish_pay(purchase_id)
+
+
+@shared_task(name="purchases.requery")
+def requery(purchase_id: str) -> None:
+    """Ask VTPass for the outcome of a pending purchase."""
+    rt = _runtime()
+    if execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing) is Next.PAY_AGAIN:
+        publish_pay(purchase_id)
+
+
+@shared_task(name="maintenance.sweep_purchases")
+def sweep_purchases() -> dict[str, int]:
+    """Re-drive every purchase whose next step is due."""
+    rt = _runtime()
+    due = sweeper.sweep(rt.db, timing=rt.timing)
+    for purchase_id in due.pay:
+        publish_pay(purchase_id)
+    for purchase_id in due.requery:
+        publish_requery(purchase_id)
+    return {"pay": len(due.pay), "requery": len(due.requery), "recovered": len(due.recovered)}
+
+
+@shared_task(name="maintenance.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Forget idempotency keys past their retention window."""
+    return idempotency.purge_expired(_runtime().db)
