@@ -50,6 +50,9 @@ BEHAVIOURS = frozenset(
     }
 )
 FINAL_STATUSES = frozenset({"delivered", "failed", "reversed"})
+SCRIPT_KEYS = frozenset(
+    {"customer", "behaviour", "times", "resolve_after_requeries", "final_status", "stall_s", "code"}
+)
 
 GARBAGE_HTML = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -118,6 +121,9 @@ def _optional_int(body: dict, key: str, minimum: int) -> int | None:
 
 def parse_script(body: dict) -> Script:
     """Build a Script from a /_sim/scripts request body, raising ValueError when invalid."""
+    unknown = set(body) - SCRIPT_KEYS
+    if unknown:
+        raise ValueError(f"unknown script keys {sorted(unknown)}; allowed: {sorted(SCRIPT_KEYS)}")
     customer = body.get("customer")
     if not isinstance(customer, str) or not customer:
         raise ValueError("customer must be a non-empty string")

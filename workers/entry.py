@@ -1,6 +1,7 @@
 """The worker and beat entry point: `celery -A workers.entry worker` / `beat`."""
 
 from api import create_app
+from workers import tasks  # noqa: F401  (registers the tasks with Celery)
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]

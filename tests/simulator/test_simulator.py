@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -449,6 +450,19 @@ def test_script_unclear_answers_still_charge(client, behaviour, status_code):
     assert ledger(client)[request_id]["charged"]
 
 
+def test_script_odd_code_answers_that_code_and_charges(client):
+    script(client, customer="08066666666", behaviour="odd_code", code="083")
+    request_id = rid()
+    assert pay(client, request_id=request_id, phone="08066666666")["code"] == "083"
+    assert ledger(client)[request_id]["charged"]
+
+
+def test_script_with_unknown_key_is_rejected(client):
+    body = {"customer": "08011111111", "behaviour": "pending", "resolve_after": 2}
+    response = client.post("/_sim/scripts", json=body)
+    assert response.status_code == 400 and "resolve_after" in response.get_json()["error"]
+
+
 def test_script_charge_then_drop(live):
     requests.post(
         f"{live.url}/_sim/scripts", json={"customer": "1234567890", "behaviour": "charge_then_drop"}
@@ -463,6 +477,20 @@ def test_script_charge_then_drop(live):
             variation_code="dstv-padi",
         )
     assert requests.get(f"{live.url}/_sim/transactions/{request_id}").json()["data"]["charged"]
+
+
+def test_200_concurrent_pays_with_one_request_id_charge_once(live):
+    requests.post(f"{live.url}/_sim/config", json={"LATENCY_MS": 200})
+    request_id = rid()
+
+    def attempt(_):
+        return live_pay(live, 30, request_id=request_id, serviceID="mtn").json()["code"]
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        codes = list(pool.map(attempt, range(200)))
+    assert sorted(set(codes)) == ["000", "014"] and codes.count("000") == 1
+    record = requests.get(f"{live.url}/_sim/transactions/{request_id}").json()["data"]
+    assert record["pay_calls"] == 200
 
 
 def test_reverse_refunds_and_repeats_callbacks(receiver):

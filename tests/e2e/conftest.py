@@ -1,0 +1,97 @@
+"""Real Celery worker and beat processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, settings_env
+from tests.support import wait_for
+
+QUEUES = "purchases,requeries,webhooks,maintenance"
+FINAL = {"delivered", "failed", "reversed"}
+
+
+class Processes:
+    """Worker and beat subprocesses that a test may kill and restart."""
+
+    def __init__(self, env: dict[str, str], logdir: Path) -> None:
+        self.env = env
+        self.logdir = logdir
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.started = 0
+
+    def start_worker(self, name: str = "worker", concurrency: int = 32) -> subprocess.Popen[bytes]:
+        self.started += 1
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers.entry", "worker", "--pool", "threads",
+            "--concurrency", str(concurrency), "--queues", QUEUES, "--loglevel", "INFO",
+            "--without-gossip", "--without-mingle", "--hostname", f"{name}-{self.started}@%h",
+        ]
+        return self._spawn(name, command)
+
+    def start_beat(self) -> subprocess.Popen[bytes]:
+        schedule = self.logdir / "beat-schedule"
+        command = [
+            sys.executable, "-m", "celery", "-A", "workers.entry", "beat", "--loglevel", "INFO",
+            "--schedule", str(schedule),
+        ]
+        return self._spawn("beat", command)
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = open(self.logdir / f"{name}-{self.started}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        self.running[name] = process
+        return process
+
+    def kill(self, name: str) -> None:
+        process = self.running.pop(name)
+        process.kill()
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            process.terminate()
+        for process in self.running.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.running.clear()
+
+
+@pytest.fixture(scope="session")
+def worker_env(settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VTPASS_", "PAYLINK_"))}
+    env.update(settings_env(settings))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@pytest.fixture(scope="session")
+def processes(worker_env, tmp_path_factory) -> Iterator[Processes]:
+    procs = Processes(worker_env, tmp_path_factory.mktemp("celery"))
+    procs.start_worker()
+    procs.start_beat()
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def settle(client, processes) -> Callable[..., dict[str, Any]]:
+    """Wait until a purchase reaches one of `statuses` (final by default) and return it."""
+
+    def settle(user, purchase_id: str, statuses=FINAL, timeout: float = 30.0) -> dict[str, Any]:
+        def current():
+            body = client.get(f"/api/v1/purchases/{purchase_id}", headers=user.headers).get_json()
+            return body if body["status"] in statuses else None
+
+        return wait_for(current, timeout=timeout, what=f"{purchase_id} to reach {statuses}")
+
+    return settle
