@@ -62,7 +62,10 @@ def requery(purchase_id: str) -> Response:
     """Ask VTPass now and apply its answer; return the purchase as it then stands."""
     rt = runtime()
     execution.requery_purchase(
-        rt.db, rt.vtpass, _existing(purchase_id), timing=rt.timing,
+        rt.db,
+        rt.vtpass,
+        _existing(purchase_id),
+        timing=rt.timing,
         actor=f"admin:{get_jwt_identity()}",
     )
     return _show(purchase_id)
@@ -96,7 +99,9 @@ def audit_log() -> Response:
             raise ValidationFailed(fields={"starting_after": "not an audit entry id"})
         query = query.where(AuditEntry.id < int(cursor))
     with runtime().db.sessions() as session:
-        rows = session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
+        rows = (
+            session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
+        )
     data = [
         {
             "id": str(e.id),

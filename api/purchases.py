@@ -50,7 +50,9 @@ def create() -> tuple[Response, int]:
         publish_pay(accepted.purchase_id)
     response = jsonify(accepted.body)
     if accepted.purchase_id:
-        response.headers["Location"] = url_for("purchases.get_one", purchase_id=accepted.purchase_id)
+        response.headers["Location"] = url_for(
+            "purchases.get_one", purchase_id=accepted.purchase_id
+        )
     return response, accepted.status
 
 

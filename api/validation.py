@@ -27,7 +27,9 @@ def parse_body(model: type[M]) -> tuple[M, Any]:
     """Check the JSON body against `model`; return the model and the raw JSON."""
     raw = json_body()
     if not isinstance(raw, dict):
-        raise ValidationFailed("The body must be a JSON object.", fields={"body": "must be an object"})
+        raise ValidationFailed(
+            "The body must be a JSON object.", fields={"body": "must be an object"}
+        )
     try:
         return model.model_validate(raw), raw
     except ValidationError as e:

@@ -11,9 +11,7 @@ import shared.models  # noqa: F401  (registers every table on Base.metadata)
 from shared.db import Base, normalise_database_url
 
 config = context.config
-url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get(
-    "DATABASE_URL", ""
-)
+url = context.get_x_argument(as_dictionary=True).get("url") or os.environ.get("DATABASE_URL", "")
 if not url:
     raise SystemExit("DATABASE_URL is not set")
 

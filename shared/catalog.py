@@ -106,4 +106,3 @@ class Catalog:
             return self.cache.get_or_fetch(key, fetch, ttl=self.ttl)
         except VTPassError as e:
             raise UpstreamUnavailable("The catalog is not available from VTPass right now.") from e
-

@@ -6,8 +6,9 @@ Every variable is documented in `.env.example`. The names in PRODUCT.md are fixe
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 SECRET_FIELDS = frozenset(
     {

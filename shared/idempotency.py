@@ -79,7 +79,9 @@ def complete(
     session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
-        .values(response_status=status, response_body=body, purchase_id=purchase_id, locked_until=None)
+        .values(
+            response_status=status, response_body=body, purchase_id=purchase_id, locked_until=None
+        )
     )
 
 

@@ -120,7 +120,7 @@ PRODUCTS: dict[str, Product] = {
         Product("startimes", Category.TV, customer=CustomerKind.SMARTCARD),
         Product("showmax", Category.TV),
         Product("smile-direct", Category.INTERNET, customer=CustomerKind.ACCOUNT),
-        Product("spectranet", Category.INTERNET, max_quantity=10),
+        Product("spectranet", Category.INTERNET, max_quantity=5),
         Product("waec", Category.EDUCATION, max_quantity=10),
         Product("waec-registration", Category.EDUCATION, max_quantity=10),
         Product("jamb", Category.EDUCATION, customer=CustomerKind.PROFILE),

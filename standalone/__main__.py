@@ -21,7 +21,11 @@ from standalone import services
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".standalone"
-SIM_KEYS = {"VTPASS_API_KEY": "sim-api-key", "VTPASS_PUBLIC_KEY": "PK_sim", "VTPASS_SECRET_KEY": "SK_sim"}
+SIM_KEYS = {
+    "VTPASS_API_KEY": "sim-api-key",
+    "VTPASS_PUBLIC_KEY": "PK_sim",
+    "VTPASS_SECRET_KEY": "SK_sim",
+}
 
 
 def say(message: str) -> None:
@@ -69,11 +73,20 @@ def start_simulator(env: dict[str, str]) -> list[str] | None:
     port = services.free_port()
     env["VTPASS_BASE_URL"] = f"http://127.0.0.1:{port}/api"
     env.update(SIM_KEYS)
-    callback = f"http://127.0.0.1:{env['PORT']}/api/v1/vtpass/callback/{env['VTPASS_CALLBACK_TOKEN']}"
+    callback = (
+        f"http://127.0.0.1:{env['PORT']}/api/v1/vtpass/callback/{env['VTPASS_CALLBACK_TOKEN']}"
+    )
     say(f"VTPASS_BASE_URL unset: starting the VTPass sandbox simulator on 127.0.0.1:{port}")
     return [
-        sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
-        "--callback-url", callback,
+        sys.executable,
+        "-m",
+        "simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--callback-url",
+        callback,
     ]
 
 
@@ -99,7 +112,11 @@ def ensure_admin(env: dict[str, str]) -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", code, email, password],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     env["PAYLINK_ADMIN_ID"] = result.stdout.strip()
     if not env.get("PAYLINK_ADMIN_PASSWORD"):
@@ -113,18 +130,44 @@ def commands(env: dict[str, str], simulator: list[str] | None) -> dict[str, list
     bindir = Path(sys.executable).parent
     procs = {
         "api": [
-            str(bindir / "gunicorn"), "--bind", f"127.0.0.1:{env['PORT']}", "--workers", "2",
-            "--threads", "8", "--timeout", "60", "--access-logfile", "-", "api.wsgi:app",
+            str(bindir / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{env['PORT']}",
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+            "--timeout",
+            "60",
+            "--access-logfile",
+            "-",
+            "api.wsgi:app",
         ],
         "worker": [
-            str(bindir / "celery"), "-A", "workers.entry", "worker", "--pool", "threads",
-            "--concurrency", env.get("PAYLINK_WORKER_CONCURRENCY", "64"),
-            "--queues", "purchases,requeries,webhooks,maintenance", "--loglevel", "INFO",
-            "--hostname", f"standalone-{os.getpid()}@%h",
+            str(bindir / "celery"),
+            "-A",
+            "workers.entry",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            env.get("PAYLINK_WORKER_CONCURRENCY", "64"),
+            "--queues",
+            "purchases,requeries,webhooks,maintenance",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"standalone-{os.getpid()}@%h",
         ],
         "beat": [
-            str(bindir / "celery"), "-A", "workers.entry", "beat", "--loglevel", "INFO",
-            "--schedule", str(STATE / "beat-schedule"),
+            str(bindir / "celery"),
+            "-A",
+            "workers.entry",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(STATE / "beat-schedule"),
         ],
     }
     if simulator:
@@ -151,11 +194,15 @@ def supervise(procs: dict[str, list[str]], env: dict[str, str], extra: list) -> 
         start(name)
         if name == "simulator":
             port = int(procs[name][procs[name].index("--port") + 1])
-            services.wait_until(lambda p=port: services.reachable("127.0.0.1", p), timeout=20,
-                                what="simulator start")
+            services.wait_until(
+                lambda p=port: services.reachable("127.0.0.1", p),
+                timeout=20,
+                what="simulator start",
+            )
     services.wait_until(
         lambda: services.reachable("127.0.0.1", int(env["PORT"])) or stopping,
-        timeout=60, what="API start",
+        timeout=60,
+        what="API start",
     )
     say(f"PayLink is up: http://127.0.0.1:{env['PORT']}  (Ctrl-C stops everything)")
     try:

@@ -107,8 +107,13 @@ def simulator() -> Iterator[Simulator]:
     from simulator.server import start_in_thread
 
     running = start_in_thread(
-        {"API_KEY": "sim-api-key", "PUBLIC_KEY": "PK_sim", "SECRET_KEY": "SK_sim",
-         "TIMEOUT_STALL_S": 6, "DUPLICATE_GUARD_S": 30}
+        {
+            "API_KEY": "sim-api-key",
+            "PUBLIC_KEY": "PK_sim",
+            "SECRET_KEY": "SK_sim",
+            "TIMEOUT_STALL_S": 6,
+            "DUPLICATE_GUARD_S": 30,
+        }
     )
     yield Simulator(running.url)
     running.stop()
@@ -212,7 +217,11 @@ def make_user(client) -> Callable[..., Caller]:
         assert response.status_code == 201, response.get_json()
         tokens = login(client, email, password)
         return Caller(
-            response.get_json()["id"], email, password, tokens["access_token"], tokens["refresh_token"]
+            response.get_json()["id"],
+            email,
+            password,
+            tokens["access_token"],
+            tokens["refresh_token"],
         )
 
     return make
@@ -224,7 +233,9 @@ def admin(client, runtime) -> Caller:
 
     user, _ = ensure_admin(runtime.db, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
     tokens = login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
-    return Caller(user.id, ADMIN_EMAIL, ADMIN_PASSWORD, tokens["access_token"], tokens["refresh_token"])
+    return Caller(
+        user.id, ADMIN_EMAIL, ADMIN_PASSWORD, tokens["access_token"], tokens["refresh_token"]
+    )
 
 
 @pytest.fixture

@@ -9,8 +9,13 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(check: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.05,
-             what: str = "condition") -> T:
+def wait_for(
+    check: Callable[[], T],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
     """Poll `check` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -43,7 +43,10 @@ def pay(purchase_id: str) -> None:
 def requery(purchase_id: str) -> None:
     """Ask VTPass for the outcome of a pending purchase."""
     rt = _runtime()
-    if execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing) is Next.PAY_AGAIN:
+    if (
+        execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
+        is Next.PAY_AGAIN
+    ):
         publish_pay(purchase_id)
 
 

@@ -57,9 +57,7 @@ class Journal(Base):
 
     __tablename__ = "journals"
     __table_args__ = (
-        CheckConstraint(
-            "kind IN ('credit', 'hold', 'capture', 'release', 'refund')", name="kind"
-        ),
+        CheckConstraint("kind IN ('credit', 'hold', 'capture', 'release', 'refund')", name="kind"),
         CheckConstraint("amount > 0", name="amount_positive"),
         # Each movement happens at most once per purchase...
         UniqueConstraint("purchase_id", "kind"),

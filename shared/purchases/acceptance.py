@@ -51,7 +51,9 @@ def accept_purchase(
         # Like any answer to an accepted key, the refusal is replayed for the same key.
         body = {"error": {"code": e.code, "message": e.message}}
         with db.transaction() as session:
-            idempotency.complete(session, user_id=user_id, key=idempotency_key, status=e.status, body=body)
+            idempotency.complete(
+                session, user_id=user_id, key=idempotency_key, status=e.status, body=body
+            )
         raise
     except BaseException:
         # Nothing was recorded: free the key so the client can correct and retry.
@@ -87,7 +89,9 @@ def _record(
             session, user_id=user_id, purchase_id=purchase.id, amount=priced.amount, actor=user_id
         )
         session.add(
-            StatusChange(purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now)
+            StatusChange(
+                purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now
+            )
         )
         audit.record(
             session,
@@ -104,4 +108,3 @@ def _record(
             session, user_id=user_id, key=key, status=202, body=body, purchase_id=purchase.id
         )
     return Acceptance(202, body, purchase.id, created=True)
-

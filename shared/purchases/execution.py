@@ -118,8 +118,14 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             ]
             reason += f"; request_id renewed after Lagos midnight (was {purchase.request_id})"
         if not transition(
-            session, purchase, S.PROCESSING, expected=S.QUEUED, reason=reason, actor="worker",
-            changes=changes, now=now,
+            session,
+            purchase,
+            S.PROCESSING,
+            expected=S.QUEUED,
+            reason=reason,
+            actor="worker",
+            changes=changes,
+            now=now,
         ):
             return None
         return purchase
@@ -138,9 +144,7 @@ def record_outcome(
     """Apply one VTPass answer to a purchase still in `expected`; say what to do next."""
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.execute(
-            select(Purchase).where(Purchase.id == purchase_id)
-        ).scalar_one()
+        purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
         audit.record(
             session,
             actor=actor,
@@ -152,7 +156,9 @@ def record_outcome(
         if outcome.operator_alert:
             log.error(
                 "VTPass needs an operator: code %s (%s) on purchase %s",
-                outcome.code, outcome.description, purchase_id,
+                outcome.code,
+                outcome.description,
+                purchase_id,
             )
         if purchase.status != expected:
             return Next.NOTHING  # someone else moved it on; their result stands
@@ -161,14 +167,22 @@ def record_outcome(
 
 
 def _decide(
-    move: _Mover, purchase: Purchase, outcome: Outcome, operation: str, timing: Timing, now: datetime
+    move: _Mover,
+    purchase: Purchase,
+    outcome: Outcome,
+    operation: str,
+    timing: Timing,
+    now: datetime,
 ) -> Next:
     kind = outcome.kind
     if S(purchase.status) is S.DELIVERED:
         # Delivered is final; only VTPass reversing it afterwards can change it.
         if kind is OutcomeKind.REVERSED:
-            move(S.REVERSED, f"VTPass reversed it after delivery: {outcome.description}",
-                 error=_error(outcome))
+            move(
+                S.REVERSED,
+                f"VTPass reversed it after delivery: {outcome.description}",
+                error=_error(outcome),
+            )
         return Next.NOTHING
     known = {"vtpass_transaction_id": outcome.transaction_id or purchase.vtpass_transaction_id}
     described = f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}"
@@ -180,21 +194,34 @@ def _decide(
         move(S.REVERSED, described, error=_error(outcome), **known)
     elif kind is OutcomeKind.NOT_SENT and operation == "pay":
         if purchase.pay_attempts >= timing.max_pay_attempts:
-            move(S.FAILED, "VTPass could not be reached; nothing was sent", error={
-                "code": "upstream_unavailable",
-                "message": "VTPass could not be reached; you were not charged.",
-            })
+            move(
+                S.FAILED,
+                "VTPass could not be reached; nothing was sent",
+                error={
+                    "code": "upstream_unavailable",
+                    "message": "VTPass could not be reached; you were not charged.",
+                },
+            )
             return Next.NOTHING
-        move(S.QUEUED, "VTPass refused the connection; the request never left",
-             next_attempt_at=now + timing.publish_lease)
+        move(
+            S.QUEUED,
+            "VTPass refused the connection; the request never left",
+            next_attempt_at=now + timing.publish_lease,
+        )
         return Next.RETRY_PAY
     elif kind is OutcomeKind.NOT_FOUND and _pay_cannot_be_in_flight(purchase, timing, now):
         if S(purchase.status) is S.REVIEW:
-            move(S.FAILED, "VTPass never received this purchase (015); nothing was charged",
-                 error={"code": "not_received", "message": "VTPass never received it."})
+            move(
+                S.FAILED,
+                "VTPass never received this purchase (015); nothing was charged",
+                error={"code": "not_received", "message": "VTPass never received it."},
+            )
             return Next.NOTHING
-        move(S.QUEUED, f"VTPass never received request_id {purchase.request_id} (015); paying again",
-             next_attempt_at=now + timing.publish_lease)
+        move(
+            S.QUEUED,
+            f"VTPass never received request_id {purchase.request_id} (015); paying again",
+            next_attempt_at=now + timing.publish_lease,
+        )
         return Next.PAY_AGAIN
     elif outcome.needs_review:
         move(S.REVIEW, f"{described}; an operator must decide")
@@ -236,8 +263,14 @@ class _Mover:
 
     def __call__(self, to: S, reason: str, **changes: Any) -> bool:
         return transition(
-            self.session, self.purchase, to, expected=self.expected, reason=reason,
-            actor=self.actor, changes=changes, now=self.now,
+            self.session,
+            self.purchase,
+            to,
+            expected=self.expected,
+            reason=reason,
+            actor=self.actor,
+            changes=changes,
+            now=self.now,
         )
 
 

@@ -86,7 +86,9 @@ def price_purchase(
     elif subscription_type == "renew":
         amount = _renewal_amount(product, customer_id or "", verifier)
     else:
-        amount = _plan_amount(product, variation_code or "", request.amount, catalog) * (quantity or 1)
+        amount = _plan_amount(product, variation_code or "", request.amount, catalog) * (
+            quantity or 1
+        )
     return PricedPurchase(
         product=product,
         amount=amount.quantize(Decimal("0.01")),

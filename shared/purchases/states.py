@@ -99,7 +99,9 @@ def transition(
         return False
     session.refresh(purchase)
     if to_status != from_status:
-        session.add(StatusChange(purchase_id=purchase.id, status=to_status.value, reason=reason, at=now))
+        session.add(
+            StatusChange(purchase_id=purchase.id, status=to_status.value, reason=reason, at=now)
+        )
         audit.record(
             session,
             actor=actor,

@@ -69,7 +69,8 @@ def test_expired_token(app, client, make_user):
     user = make_user()
     with app.app_context():
         token = create_access_token(
-            identity=user.id, additional_claims={"role": "user", "fam": "x"},
+            identity=user.id,
+            additional_claims={"role": "user", "fam": "x"},
             expires_delta=timedelta(seconds=-5),
         )
     response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
@@ -78,13 +79,22 @@ def test_expired_token(app, client, make_user):
 
 def test_refresh_rotates_and_reuse_is_refused(client, make_user):
     user = make_user()
-    first = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"})
+    first = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"}
+    )
     assert first.status_code == 200
     pair = first.get_json()
     assert pair["token_type"] == "Bearer" and pair["expires_in"] > 0
-    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}).status_code == 200
+    assert (
+        client.get(
+            "/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"}
+        ).status_code
+        == 200
+    )
 
-    reused = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"})
+    reused = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"}
+    )
     assert (reused.status_code, error_code(reused)) == (401, "token_revoked")
     # Reuse signals theft: the whole login's refresh tokens are revoked, the new one too.
     successor = client.post(
@@ -98,7 +108,9 @@ def test_logout_revokes_access_and_refresh(client, make_user):
     assert client.post("/api/v1/auth/logout", headers=user.headers).status_code == 204
     after = client.get("/api/v1/me", headers=user.headers)
     assert (after.status_code, error_code(after)) == (401, "token_revoked")
-    refresh = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"})
+    refresh = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {user.refresh_token}"}
+    )
     assert refresh.status_code == 401
 
 

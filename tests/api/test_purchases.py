@@ -79,7 +79,10 @@ def test_non_json_body_and_missing_key(client, funded):
 def test_payload_too_large(client, funded):
     headers = {**funded.headers, "Idempotency-Key": "big"}
     response = client.post(
-        "/api/v1/purchases", data="x" * (70 * 1024), headers=headers, content_type="application/json"
+        "/api/v1/purchases",
+        data="x" * (70 * 1024),
+        headers=headers,
+        content_type="application/json",
     )
     assert (response.status_code, error(response)["code"]) == (413, "payload_too_large")
 
@@ -156,7 +159,9 @@ def test_other_users_purchase_is_not_found(client, funded, make_user, buy):
     stranger = make_user()
     response = client.get(f"/api/v1/purchases/{purchase['id']}", headers=stranger.headers)
     assert (response.status_code, error(response)["code"]) == (404, "not_found")
-    assert client.get(f"/api/v1/purchases/{purchase['id']}", headers=funded.headers).status_code == 200
+    assert (
+        client.get(f"/api/v1/purchases/{purchase['id']}", headers=funded.headers).status_code == 200
+    )
 
 
 def test_list_is_newest_first_with_cursor(client, funded, buy):
@@ -167,7 +172,8 @@ def test_list_is_newest_first_with_cursor(client, funded, buy):
     page = client.get("/api/v1/purchases?limit=2", headers=funded.headers).get_json()
     assert [p["id"] for p in page["data"]] == ids[::-1][:2] and page["has_more"]
     rest = client.get(
-        f"/api/v1/purchases?limit=10&starting_after={page['data'][-1]['id']}", headers=funded.headers
+        f"/api/v1/purchases?limit=10&starting_after={page['data'][-1]['id']}",
+        headers=funded.headers,
     ).get_json()
     assert [p["id"] for p in rest["data"]] == ids[::-1][2:] and not rest["has_more"]
     for bad in ("limit=0", "limit=101", "limit=x", "status=nope", "category=food"):

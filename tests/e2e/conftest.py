@@ -30,17 +30,40 @@ class Processes:
     def start_worker(self, name: str = "worker", concurrency: int = 32) -> subprocess.Popen[bytes]:
         self.started += 1
         command = [
-            sys.executable, "-m", "celery", "-A", "workers.entry", "worker", "--pool", "threads",
-            "--concurrency", str(concurrency), "--queues", QUEUES, "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--hostname", f"{name}-{self.started}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.entry",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            str(concurrency),
+            "--queues",
+            QUEUES,
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{name}-{self.started}@%h",
         ]
         return self._spawn(name, command)
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         schedule = self.logdir / "beat-schedule"
         command = [
-            sys.executable, "-m", "celery", "-A", "workers.entry", "beat", "--loglevel", "INFO",
-            "--schedule", str(schedule),
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.entry",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(schedule),
         ]
         return self._spawn("beat", command)
 

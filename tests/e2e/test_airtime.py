@@ -7,7 +7,9 @@ def wallet(client, user):
     return client.get("/api/v1/wallet", headers=user.headers).get_json()
 
 
-def test_success_number_is_delivered_and_captured(client, make_user, fund, buy, settle, simulator, ledger_ok):
+def test_success_number_is_delivered_and_captured(
+    client, make_user, fund, buy, settle, simulator, ledger_ok
+):
     user = make_user()
     fund(user, "500")
     accepted = buy(user, service_id="mtn", phone="08011111111", amount="100.50").get_json()
@@ -22,7 +24,9 @@ def test_success_number_is_delivered_and_captured(client, make_user, fund, buy, 
     ledger_ok()
 
 
-def test_pending_number_stays_pending_with_funds_held(client, make_user, fund, buy, settle, ledger_ok):
+def test_pending_number_stays_pending_with_funds_held(
+    client, make_user, fund, buy, settle, ledger_ok
+):
     user = make_user()
     fund(user, "500")
     accepted = buy(user, service_id="glo", phone="201000000000", amount=200).get_json()
@@ -32,7 +36,9 @@ def test_pending_number_stays_pending_with_funds_held(client, make_user, fund, b
     ledger_ok()
 
 
-def test_other_number_fails_and_funds_come_back(client, make_user, fund, buy, settle, simulator, ledger_ok):
+def test_other_number_fails_and_funds_come_back(
+    client, make_user, fund, buy, settle, simulator, ledger_ok
+):
     user = make_user()
     fund(user, "500")
     accepted = buy(user, service_id="airtel", phone="08031234567", amount=100).get_json()
