@@ -59,7 +59,11 @@ class ResponseCache:
         token = secrets.token_hex(8)
         if self.redis.set(full + ":lock", token, nx=True, ex=LOCK_SECONDS):
             try:
-                return self._refresh(full, fetch, ttl, stale=entry)
+                # The previous holder may have stored a fresh copy just before we locked.
+                latest = self._read(full)
+                if latest is not None and latest["fresh_until"] > time.time():
+                    return latest["data"], CacheState.HIT
+                return self._refresh(full, fetch, ttl, stale=latest or entry)
             finally:
                 self.redis.eval(_RELEASE, 1, full + ":lock", token)
         return self._await_refresh(full, fetch, ttl, stale=entry)
