@@ -47,13 +47,26 @@ def create_app(settings: Settings | None = None) -> Flask:
         admin,
         auth,
         catalog,
+        events,
         health,
         purchases,
         verifications,
         vtpass_callback,
         wallet,
+        webhooks,
     )
 
-    for module in (auth, purchases, wallet, admin, catalog, verifications, vtpass_callback, health):
+    for module in (
+        auth,
+        purchases,
+        wallet,
+        admin,
+        catalog,
+        verifications,
+        vtpass_callback,
+        health,
+        webhooks,
+        events,
+    ):
         app.register_blueprint(module.bp)
     return app

@@ -44,3 +44,9 @@ class VerificationIn(Body):
 class ResolveIn(Body):
     status: Literal["delivered", "failed"]
     note: str = Field(min_length=1, max_length=1000)
+
+
+class WebhookEndpointIn(Body):
+    url: str = Field(min_length=1, max_length=2048)
+    # Omitted or null: every event type. Names are checked against the known event types.
+    events: list[str] | None = Field(default=None, min_length=1, max_length=20)

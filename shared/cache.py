@@ -3,7 +3,8 @@
 Each entry is JSON `{"fresh_until": <epoch>, "data": ...}` kept in Redis well past its TTL, so
 that when VTPass fails an expired copy can still be served (marked STALE). When many callers
 miss the same key at once, one takes a short Redis lock and asks VTPass; the rest wait for its
-answer instead of asking too (single flight).
+answer instead of asking too (single flight). A fresh entry is also kept in process memory
+for a couple of seconds, so a hot key costs no Redis round trip at all.
 """
 
 from __future__ import annotations
@@ -40,21 +41,31 @@ return 0
 class ResponseCache:
     """Cache whatever `fetch` returns (JSON-able) under `key` for `ttl` seconds."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "paylink:cache:") -> None:
+    def __init__(
+        self, client: redis.Redis, *, prefix: str = "paylink:cache:", local_ttl: float = 2.0
+    ) -> None:
         self.redis = client
         self.prefix = prefix
+        self.local_ttl = local_ttl
+        # key -> (keep until, data); a plain dict: single get/set are atomic under the GIL.
+        self._local: dict[str, tuple[float, Any]] = {}
 
     def get_or_fetch(
         self, key: str, fetch: Callable[[], Any], *, ttl: int
     ) -> tuple[Any, CacheState]:
         """Return the cached value or fetch it once; serve a stale copy if fetching fails."""
         full = self.prefix + key
+        now = time.time()
+        local = self._local.get(full)
+        if local is not None and local[0] > now:
+            return local[1], CacheState.HIT
         try:
             entry = self._read(full)
         except redis.RedisError:
             log.warning("cache unavailable; asking VTPass directly", extra={"key": key})
             return fetch(), CacheState.MISS
-        if entry is not None and entry["fresh_until"] > time.time():
+        if entry is not None and entry["fresh_until"] > now:
+            self._remember(full, entry)
             return entry["data"], CacheState.HIT
         token = secrets.token_hex(8)
         if self.redis.set(full + ":lock", token, nx=True, ex=LOCK_SECONDS):
@@ -69,8 +80,13 @@ class ResponseCache:
         return self._await_refresh(full, fetch, ttl, stale=entry)
 
     def invalidate(self, key: str) -> None:
-        """Forget a cached value."""
+        """Forget a cached value (other processes keep theirs for at most `local_ttl`)."""
+        self._local.pop(self.prefix + key, None)
         self.redis.delete(self.prefix + key)
+
+    def _remember(self, full: str, entry: dict[str, Any]) -> None:
+        keep_until = min(time.time() + self.local_ttl, entry["fresh_until"])
+        self._local[full] = (keep_until, entry["data"])
 
     def _read(self, full: str) -> dict[str, Any] | None:
         raw = self.redis.get(full)
@@ -88,6 +104,7 @@ class ResponseCache:
             raise
         entry = {"fresh_until": time.time() + ttl, "data": data}
         self.redis.set(full, json.dumps(entry), ex=ttl * STALE_KEEP_FACTOR)
+        self._remember(full, entry)
         return data, CacheState.MISS
 
     def _await_refresh(

@@ -21,6 +21,9 @@ SECRET_FIELDS = frozenset(
     }
 )
 
+# Seconds between webhook attempts: 11 attempts over about a day (tests scale it down).
+WEBHOOK_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
+
 
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable PayLink."""
@@ -68,6 +71,7 @@ class Settings:
     paylink_admin_email: str = ""
     paylink_admin_password: str = field(default="", repr=False)
     webhook_allow_private: bool = False
+    webhook_retry_delays: tuple[float, ...] = WEBHOOK_RETRY_DELAYS
     catalog_cache_ttl: int = 600
     verification_cache_ttl: int = 120
     requery_deadline_hours: float = 24.0
@@ -160,6 +164,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         paylink_admin_email=env.get("PAYLINK_ADMIN_EMAIL", ""),
         paylink_admin_password=env.get("PAYLINK_ADMIN_PASSWORD", ""),
         webhook_allow_private=_bool(env.get("PAYLINK_WEBHOOK_ALLOW_PRIVATE")),
+        webhook_retry_delays=_floats(env.get("PAYLINK_WEBHOOK_RETRY_DELAYS"), WEBHOOK_RETRY_DELAYS),
         catalog_cache_ttl=_int(env.get("PAYLINK_CATALOG_CACHE_TTL"), 600),
         verification_cache_ttl=_int(env.get("PAYLINK_VERIFICATION_CACHE_TTL"), 120),
         requery_deadline_hours=_float(env.get("PAYLINK_REQUERY_DEADLINE_HOURS"), 24.0),

@@ -77,6 +77,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "maintenance.sweep_purchases",
                 "schedule": settings.sweep_interval_s,
             },
+            "sweep-webhook-deliveries": {
+                "task": "webhooks.sweep_deliveries",
+                "schedule": settings.sweep_interval_s,
+            },
             "purge-idempotency-keys": {
                 "task": "maintenance.purge_idempotency_keys",
                 "schedule": 3600.0,

@@ -4,10 +4,12 @@ from shared.models.ledger import Account, Journal, Posting
 from shared.models.purchases import Purchase, StatusChange
 from shared.models.records import AuditEntry, IdempotencyKey, VTPassCallback
 from shared.models.users import RefreshToken, User
+from shared.models.webhooks import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Account",
     "AuditEntry",
+    "Event",
     "IdempotencyKey",
     "Journal",
     "Posting",
@@ -16,4 +18,7 @@ __all__ = [
     "StatusChange",
     "User",
     "VTPassCallback",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

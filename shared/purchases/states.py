@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from shared import audit, ledger
 from shared.db import utcnow
 from shared.models import Purchase, StatusChange
+from shared.webhooks.events import record_purchase_event
 
 
 class PurchaseStatus(StrEnum):
@@ -110,6 +111,7 @@ def transition(
             user_id=purchase.user_id,
             detail={"from": from_status.value, "to": to_status.value, "reason": reason},
         )
+        record_purchase_event(session, purchase, to_status.value)
         movement = settlement_for(from_status, to_status)
         if movement:
             ledger.settle(

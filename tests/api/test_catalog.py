@@ -9,7 +9,10 @@ from shared.vtpass import VTPassNotSent
 
 
 @pytest.fixture(autouse=True)
-def empty_cache(runtime):
+def empty_cache(runtime, monkeypatch):
+    # These tests age Redis entries by hand, so the in-process copy must not hide them.
+    monkeypatch.setattr(runtime.cache, "local_ttl", 0)
+    runtime.cache._local.clear()
     for key in runtime.redis.scan_iter("paylink:cache:*"):
         runtime.redis.delete(key)
 

@@ -16,7 +16,7 @@ from shared.cache import CacheState, ResponseCache
 @pytest.fixture
 def cache(redis_url):
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    return ResponseCache(client, prefix=f"test:{uuid.uuid4().hex}:")
+    return ResponseCache(client, prefix=f"test:{uuid.uuid4().hex}:", local_ttl=0)
 
 
 def test_miss_then_hit(cache):
@@ -76,6 +76,16 @@ def test_upstream_failure_without_any_copy_raises(cache):
 
     with pytest.raises(ConnectionError):
         cache.get_or_fetch("nothing", failing, ttl=60)
+
+
+def test_hot_keys_are_served_from_process_memory(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    cache = ResponseCache(client, prefix=f"test:{uuid.uuid4().hex}:", local_ttl=60)
+    cache.get_or_fetch("k", lambda: ["v"], ttl=60)
+    client.delete(cache.prefix + "k")  # Redis forgot it; this process still remembers
+    assert cache.get_or_fetch("k", lambda: ["other"], ttl=60) == (["v"], CacheState.HIT)
+    cache.invalidate("k")
+    assert cache.get_or_fetch("k", lambda: ["other"], ttl=60) == (["other"], CacheState.MISS)
 
 
 def test_redis_down_falls_back_to_asking_upstream():

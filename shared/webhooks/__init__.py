@@ -1,0 +1,1 @@
+"""Webhooks to clients: the event outbox, endpoints, the SSRF guard, signed delivery."""

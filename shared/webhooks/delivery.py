@@ -1,0 +1,275 @@
+"""Delivering events to endpoints: signed, at least once, every attempt recorded.
+
+- A beat task leases due deliveries (`lease_due_deliveries`) and publishes one task per
+  delivery; a delivery's wait between attempts is its `next_attempt_at` row, never a Celery
+  countdown (RELIABILITY.md section 1).
+- `deliver` claims the delivery in a short transaction (counting the attempt and extending the
+  lease so the sweeper leaves it alone while the request is in flight), sends it with no
+  transaction open, then records the attempt and the next step in another.
+- The body is the event's frozen payload, serialised canonically, so every retry sends the
+  same bytes under the same `webhook-id` (the event id) and receivers can deduplicate.
+- Only 2xx is success; redirects are not followed. 410 Gone disables the endpoint, and so
+  does failing continuously for longer than `DISABLE_AFTER`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import requests
+from sqlalchemy import select, update
+from standardwebhooks import Webhook
+
+from shared.config import Settings
+from shared.db import Database, utcnow
+from shared.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.webhooks.ssrf import UnsafeURL
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+# Longer than one attempt can take (connect + read + margin), so no second copy is sent meanwhile.
+LEASE = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 17)
+DISABLE_AFTER = timedelta(days=3)
+EXCERPT_BYTES = 1024
+BATCH = 500
+USER_AGENT = "PayLink-Webhooks/1"
+
+
+def retry_delay(attempt: int, delays: Sequence[float], spread: float) -> float | None:
+    """Return the seconds to wait after failed attempt `attempt` (1-based), or None to give up.
+
+    `spread` in [0, 1) jitters the wait by up to 20% either way, so endpoints that failed
+    together do not all come back at the same instant.
+    """
+    if attempt < 1 or attempt > len(delays):
+        return None
+    return delays[attempt - 1] * (0.8 + 0.4 * spread)
+
+
+def canonical_body(payload: dict[str, Any]) -> str:
+    """Serialise an event payload the same way on every attempt."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+
+def signature_header(
+    endpoint: WebhookEndpoint, msg_id: str, timestamp: datetime, body: str, now: datetime
+) -> str:
+    """Sign with the current secret, and with the previous one while a rotation overlaps."""
+    secrets = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and expires > now:
+        secrets.append(endpoint.previous_secret)
+    return " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets)
+
+
+def lease_due_deliveries(db: Database, *, now: datetime | None = None) -> list[str]:
+    """Lease every pending delivery whose attempt is due; return their ids to publish."""
+    now = now or utcnow()
+    due = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with db.transaction() as session:
+        rows = session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(due), WebhookDelivery.status == "pending")
+            .values(next_attempt_at=now + LEASE)
+            .returning(WebhookDelivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        return [row[0] for row in rows]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one attempt needs, read in the claiming transaction."""
+
+    delivery_id: str
+    endpoint_id: str
+    event_id: str
+    attempt: int
+    url: str
+    headers: dict[str, str]
+    body: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """What came of one attempt."""
+
+    http_status: int | None
+    latency_ms: int
+    error: str | None = None
+    excerpt: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+
+def deliver(db: Database, delivery_id: str, *, settings: Settings, http: requests.Session) -> str:
+    """Make one attempt at a delivery; return the delivery's status afterwards."""
+    claim = _claim(db, delivery_id, utcnow())
+    if isinstance(claim, str):
+        return claim
+    result = _send(http, claim)
+    status = _record(db, claim, result, settings=settings, now=utcnow())
+    log.info(
+        "webhook %s attempt %d to %s: %s",
+        claim.delivery_id,
+        claim.attempt,
+        claim.endpoint_id,
+        result.http_status or result.error,
+    )
+    return status
+
+
+def _claim(db: Database, delivery_id: str, now: datetime) -> Claim | str:
+    with db.transaction() as session:
+        delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+        if delivery is None:
+            return "missing"
+        if delivery.status != "pending":
+            return delivery.status
+        endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+        event = session.get(Event, delivery.event_id)
+        if endpoint is None or event is None or endpoint.deleted_at or not endpoint.enabled:
+            # Nobody to send to any more; the client can redeliver from the events API.
+            delivery.status = "failed"
+            delivery.next_attempt_at = None
+            return delivery.status
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.next_attempt_at = now + LEASE
+        body = canonical_body(event.payload)
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": event.id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signature_header(endpoint, event.id, now, body, now),
+        }
+        return Claim(
+            delivery_id=delivery.id,
+            endpoint_id=endpoint.id,
+            event_id=event.id,
+            attempt=delivery.attempts,
+            url=endpoint.url,
+            headers=headers,
+            body=body,
+        )
+
+
+def _send(http: requests.Session, claim: Claim) -> Result:
+    started = time.monotonic()
+    try:
+        # The adapter runs the SSRF guard again and connects to the address it checked.
+        with http.post(
+            claim.url,
+            data=claim.body.encode(),
+            headers=claim.headers,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+            return Result(
+                http_status=response.status_code,
+                latency_ms=_ms_since(started),
+                excerpt=raw.decode("utf-8", errors="replace").replace("\x00", ""),
+            )
+    except UnsafeURL as e:
+        return Result(None, _ms_since(started), f"refused by the SSRF guard: {e}")
+    except requests.RequestException as e:
+        return Result(None, _ms_since(started), _describe(e))
+    except Exception as e:  # noqa: BLE001 - a body read can fail in urllib3 terms too
+        return Result(None, _ms_since(started), _describe(e))
+
+
+def _record(
+    db: Database, claim: Claim, result: Result, *, settings: Settings, now: datetime
+) -> str:
+    with db.transaction() as session:
+        session.add(
+            WebhookAttempt(
+                delivery_id=claim.delivery_id,
+                endpoint_id=claim.endpoint_id,
+                event_id=claim.event_id,
+                attempt=claim.attempt,
+                at=now,
+                http_status=result.http_status,
+                latency_ms=result.latency_ms,
+                error=result.error,
+                response_excerpt=result.excerpt,
+            )
+        )
+        this_delivery = (
+            WebhookDelivery.id == claim.delivery_id,
+            WebhookDelivery.status == "pending",
+        )
+        this_endpoint = WebhookEndpoint.id == claim.endpoint_id
+        if result.ok:
+            # A success counts whichever run of the task produced it.
+            session.execute(
+                update(WebhookDelivery)
+                .where(*this_delivery)
+                .values(status="delivered", next_attempt_at=None)
+            )
+            session.execute(
+                update(WebhookEndpoint)
+                .where(this_endpoint, WebhookEndpoint.failing_since.is_not(None))
+                .values(failing_since=None)
+            )
+            return "delivered"
+        gone = result.http_status == 410
+        delay = (
+            None
+            if gone
+            else retry_delay(claim.attempt, settings.webhook_retry_delays, random.random())
+        )
+        status = "failed" if delay is None else "pending"
+        next_attempt_at = None if delay is None else now + timedelta(seconds=delay)
+        # Only the latest claim schedules: a stale run must not undo a newer one's plan.
+        session.execute(
+            update(WebhookDelivery)
+            .where(*this_delivery, WebhookDelivery.attempts == claim.attempt)
+            .values(status=status, next_attempt_at=next_attempt_at)
+        )
+        session.execute(
+            update(WebhookEndpoint)
+            .where(this_endpoint, WebhookEndpoint.failing_since.is_(None))
+            .values(failing_since=now)
+        )
+        if gone:
+            disable, reason = this_endpoint, "the endpoint answered 410 Gone"
+        else:
+            disable = this_endpoint & (WebhookEndpoint.failing_since < now - DISABLE_AFTER)
+            reason = f"every attempt failed for more than {DISABLE_AFTER.days} days"
+        session.execute(
+            update(WebhookEndpoint)
+            .where(disable, WebhookEndpoint.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason)
+        )
+        return status
+
+
+def _describe(error: Exception) -> str:
+    """Name a transport failure briefly (the client sees it in the attempts list)."""
+    return f"{type(error).__name__}: {error}"[:500]
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)

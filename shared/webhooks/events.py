@@ -1,0 +1,126 @@
+"""The event outbox: events and their deliveries are written in the status change's transaction.
+
+A status change and the promise to tell the client about it commit together or not at all
+(RELIABILITY.md section 6), so no webhook is lost to a crash between the two. Nothing is sent
+from here: the delivery sweeper picks up the rows once they are committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from shared.db import Database, new_id, utcnow
+from shared.errors import NotFound
+from shared.formats import iso
+from shared.models import Event, Purchase, WebhookDelivery, WebhookEndpoint
+from shared.purchases.views import purchase_object
+
+EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
+EVENT_TYPES = tuple(f"purchase.{status}" for status in EVENT_STATUSES)
+
+
+def record_purchase_event(session: Session, purchase: Purchase, status: str) -> Event | None:
+    """Record `purchase.<status>` and its deliveries inside the caller's transaction."""
+    if status not in EVENT_STATUSES:
+        return None
+    # The history row of this very change was only added to the session; show it too.
+    session.flush()
+    session.expire(purchase, ["history"])
+    now = utcnow()
+    event_id = new_id("evt")
+    event_type = f"purchase.{status}"
+    event = Event(
+        id=event_id,
+        user_id=purchase.user_id,
+        type=event_type,
+        purchase_id=purchase.id,
+        payload={
+            "id": event_id,
+            "type": event_type,
+            "created_at": iso(now),
+            "data": purchase_object(purchase),
+        },
+        created_at=now,
+    )
+    session.add(event)
+    for endpoint_id in subscribed_endpoints(session, purchase.user_id, event_type):
+        session.add(
+            WebhookDelivery(event_id=event_id, endpoint_id=endpoint_id, next_attempt_at=now)
+        )
+    return event
+
+
+def subscribed_endpoints(session: Session, user_id: str, event_type: str) -> list[str]:
+    """Return the ids of a user's live endpoints whose filter lets `event_type` through."""
+    return list(
+        session.scalars(
+            select(WebhookEndpoint.id).where(
+                WebhookEndpoint.user_id == user_id,
+                WebhookEndpoint.enabled.is_(True),
+                WebhookEndpoint.deleted_at.is_(None),
+                or_(
+                    WebhookEndpoint.events.is_(None),
+                    WebhookEndpoint.events.contains([event_type]),
+                ),
+            )
+        )
+    )
+
+
+def list_events(
+    db: Database,
+    *,
+    user_id: str,
+    limit: int,
+    starting_after: str | None = None,
+    event_type: str | None = None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Return a page of a user's event bodies, newest first, and whether more follow."""
+    query = select(Event.payload).where(Event.user_id == user_id)
+    if event_type:
+        query = query.where(Event.type == event_type)
+    if starting_after:
+        # Ids are time-ordered, so "older than the cursor" is "smaller id".
+        query = query.where(Event.id < starting_after)
+    with db.sessions() as session:
+        rows = list(session.scalars(query.order_by(Event.id.desc()).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def redeliver_event(
+    db: Database, *, user_id: str, event_id: str, now: datetime | None = None
+) -> list[str]:
+    """Make an event due now at every endpoint subscribed to it; return those endpoints' ids."""
+    now = now or utcnow()
+    with db.transaction() as session:
+        event = session.get(Event, event_id)
+        if event is None or event.user_id != user_id:
+            raise NotFound("No such event.")
+        endpoint_ids = subscribed_endpoints(session, user_id, event.type)
+        if endpoint_ids:
+            rows = [
+                {
+                    "id": new_id("whd"),
+                    "event_id": event_id,
+                    "endpoint_id": endpoint_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for endpoint_id in endpoint_ids
+            ]
+            statement = insert(WebhookDelivery).values(rows)
+            # A delivery that already exists starts its retry schedule again from the top.
+            session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["event_id", "endpoint_id"],
+                    set_={"status": "pending", "attempts": 0, "next_attempt_at": now},
+                )
+            )
+    return endpoint_ids
