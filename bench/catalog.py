@@ -100,12 +100,12 @@ def main() -> None:
             f"load: {tool}, {args.connections} connections, {args.rounds} alternating rounds "
             f"of {args.seconds}s; gunicorn 2 workers x 8 threads"
         )
-        print(
-            f"constant JSON body   : {c:8.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in constant)})"
-        )
-        print(
-            f"catalog (cache HIT)  : {k:8.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in catalog)})"
-        )
+        for label, value, rounds in (
+            ("constant JSON body  ", c, constant),
+            ("catalog (cache HIT) ", k, catalog),
+        ):
+            shown = ", ".join(f"{x:.0f}" for x in rounds)
+            print(f"{label}: {value:8.0f} req/s  (rounds: {shown})")
         print(f"ratio catalog/constant: {k / c:.1%}  (target >= 70%)")
     finally:
         stack.close()
