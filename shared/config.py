@@ -79,6 +79,7 @@ class Settings:
     queued_grace_s: float = 15.0
     publish_lease_s: float = 60.0
     not_found_grace_s: float = 60.0
+    processing_margin_s: float = 30.0
     sweep_interval_s: float = 5.0
     worker_concurrency: int = 128
     max_request_bytes: int = 64 * 1024
@@ -172,6 +173,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         queued_grace_s=_float(env.get("PAYLINK_QUEUED_GRACE_S"), 15.0),
         publish_lease_s=_float(env.get("PAYLINK_PUBLISH_LEASE_S"), 60.0),
         not_found_grace_s=_float(env.get("PAYLINK_NOT_FOUND_GRACE_S"), 60.0),
+        processing_margin_s=_float(env.get("PAYLINK_PROCESSING_MARGIN_S"), 30.0),
         sweep_interval_s=_float(env.get("PAYLINK_SWEEP_INTERVAL_S"), 5.0),
         worker_concurrency=_int(env.get("PAYLINK_WORKER_CONCURRENCY"), 128),
     )

@@ -65,11 +65,11 @@ class Runtime:
     def timing(self) -> Timing:
         s = self.settings
         # A worker may be inside a pay call for connect + read timeout; lease a margin more.
-        call = s.vtpass_connect_timeout + s.vtpass_read_timeout
+        call = s.vtpass_connect_timeout + s.vtpass_read_timeout + s.processing_margin_s
         return Timing(
             queued_grace=timedelta(seconds=s.queued_grace_s),
             publish_lease=timedelta(seconds=s.publish_lease_s),
-            processing_lease=timedelta(seconds=call + 30),
+            processing_lease=timedelta(seconds=call),
             not_found_grace=timedelta(seconds=s.not_found_grace_s),
             requery_delays=s.requery_delays,
             requery_deadline=timedelta(hours=s.requery_deadline_hours),

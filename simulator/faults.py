@@ -47,6 +47,7 @@ BEHAVIOURS = frozenset(
         "garbage",
         "http_500",
         "odd_code",
+        "lose",
     }
 )
 FINAL_STATUSES = frozenset({"delivered", "failed", "reversed"})
@@ -74,7 +75,7 @@ class Script:
     @property
     def charges(self) -> bool:
         """Return True when VTPass takes the merchant's money for this call."""
-        return self.behaviour != "fail"
+        return self.behaviour not in ("fail", "lose")
 
     @property
     def initial_status(self) -> str:

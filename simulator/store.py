@@ -119,6 +119,9 @@ class Ledger:
                 return "018"
             if scripted is not None:
                 self._consume_script(scripted)
+                if scripted.behaviour == "lose":
+                    # Lost on the way in: VTPass never records it, so a requery says 015.
+                    return replace(draft), scripted
             draft.status = script.initial_status
             draft.processing = script.behaviour == "processing"
             draft.requeries_left = script.resolve_after_requeries

@@ -143,7 +143,7 @@ def _perform(sim: SimState, txn: Txn, script: Script) -> Response:
         return garbage_response()
     if behaviour == "http_500":
         return Response(status=500)
-    if behaviour == "charge_then_drop":
+    if behaviour in ("charge_then_drop", "lose"):
         drop_connection(request.environ)
         return Response(status=204)
     if behaviour == "charge_then_hang":

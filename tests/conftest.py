@@ -140,6 +140,7 @@ def settings(database_url: str, redis_url: str, simulator: Simulator) -> Setting
         queued_grace_s=1.0,
         publish_lease_s=2.0,
         not_found_grace_s=1.0,
+        processing_margin_s=1.0,
         sweep_interval_s=0.3,
     )
 
@@ -164,6 +165,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_QUEUED_GRACE_S": str(settings.queued_grace_s),
         "PAYLINK_PUBLISH_LEASE_S": str(settings.publish_lease_s),
         "PAYLINK_NOT_FOUND_GRACE_S": str(settings.not_found_grace_s),
+        "PAYLINK_PROCESSING_MARGIN_S": str(settings.processing_margin_s),
         "PAYLINK_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
         "PAYLINK_CATALOG_CACHE_TTL": str(settings.catalog_cache_ttl),
     }

@@ -97,7 +97,7 @@ def worker_env(settings) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def processes(worker_env, tmp_path_factory) -> Iterator[Processes]:
     procs = Processes(worker_env, tmp_path_factory.mktemp("celery"))
     procs.start_worker()

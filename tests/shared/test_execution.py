@@ -1,0 +1,280 @@
+"""The pay/requery rules, one by one, on real PostgreSQL with a scripted VTPass client."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import update
+
+from shared import ledger
+from shared.db import utcnow
+from shared.models import Journal, Purchase
+from shared.purchases import execution, sweeper
+from shared.purchases.acceptance import accept_purchase
+from shared.purchases.execution import Next, Timing
+from shared.purchases.pricing import PricedPurchase, PurchaseRequest
+from shared.products import PRODUCTS
+from shared.vtpass import LAGOS, Outcome, OutcomeKind, mint_request_id
+
+TIMING = Timing(
+    queued_grace=timedelta(hours=1),
+    publish_lease=timedelta(hours=1),
+    processing_lease=timedelta(seconds=30),
+    not_found_grace=timedelta(seconds=60),
+    requery_delays=(10, 30),
+    requery_deadline=timedelta(hours=24),
+    max_pay_attempts=3,
+)
+
+
+@dataclass
+class ScriptedVTPass:
+    """Answers pay and requery from a list, and records what it was asked."""
+
+    answers: list[Outcome] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def pay(self, *, request_id: str, **_: object) -> Outcome:
+        self.calls.append(("pay", request_id))
+        return self.answers.pop(0)
+
+    def requery(self, request_id: str) -> Outcome:
+        self.calls.append(("requery", request_id))
+        return self.answers.pop(0)
+
+
+def outcome(kind: OutcomeKind, **kw) -> Outcome:
+    return Outcome(
+        kind=kind, code=kw.pop("code", "000"), description=kw.pop("description", kind), **kw
+    )
+
+
+@pytest.fixture
+def purchase_id(runtime, make_user):
+    """A queued, funded airtime purchase that no worker will touch."""
+    user = make_user()
+    with runtime.db.transaction() as session:
+        ledger.credit(
+            session,
+            user_id=user.id,
+            amount=Decimal("1000"),
+            reference=uuid.uuid4().hex,
+            actor="test",
+        )
+    accepted = accept_purchase(
+        runtime.db,
+        user_id=user.id,
+        idempotency_key=uuid.uuid4().hex,
+        raw_body={},
+        request=PurchaseRequest(service_id="mtn", phone="08011111111", amount=Decimal("100")),
+        price=lambda r: PricedPurchase(
+            PRODUCTS["mtn"], Decimal("100.00"), "08011111111", None, None, None, None
+        ),
+        timing=TIMING,
+    )
+    return accepted.purchase_id
+
+
+def load(runtime, purchase_id) -> Purchase:
+    with runtime.db.sessions() as session:
+        return session.get(Purchase, purchase_id)
+
+
+def journals(runtime, purchase_id) -> list[str]:
+    with runtime.db.sessions() as session:
+        return sorted(j.kind for j in session.query(Journal).filter_by(purchase_id=purchase_id))
+
+
+def pay(runtime, purchase_id, vtpass):
+    return execution.pay_purchase(runtime.db, vtpass, purchase_id, timing=TIMING)
+
+
+def requery(runtime, purchase_id, vtpass):
+    return execution.requery_purchase(runtime.db, vtpass, purchase_id, timing=TIMING)
+
+
+def set_fields(runtime, purchase_id, **values):
+    with runtime.db.transaction() as session:
+        session.execute(update(Purchase).where(Purchase.id == purchase_id).values(**values))
+
+
+def test_delivered_captures(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass(
+        [outcome(OutcomeKind.DELIVERED, transaction_id="T1", receipt={"token": "123"})]
+    )
+    assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
+    p = load(runtime, purchase_id)
+    assert (p.status, p.vtpass_transaction_id, p.receipt) == ("delivered", "T1", {"token": "123"})
+    assert journals(runtime, purchase_id) == ["capture", "hold"]
+    ledger_ok()
+
+
+def test_unknown_outcome_is_pending_never_a_second_pay(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.PENDING, code=None)])
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "pending" and p.pending_since is not None
+    # The duplicate pay message (a kombu redelivery) does nothing.
+    assert pay(runtime, purchase_id, ScriptedVTPass()) is Next.NOTHING
+    assert vtpass.calls == [("pay", p.request_id)]
+    assert journals(runtime, purchase_id) == ["hold"]
+    ledger_ok()
+
+
+def test_requery_schedule_then_delivered(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass(
+        [
+            outcome(OutcomeKind.PENDING, code="099"),
+            outcome(OutcomeKind.PENDING, code="099"),
+            outcome(OutcomeKind.DELIVERED),
+        ]
+    )
+    pay(runtime, purchase_id, vtpass)
+    before = utcnow()
+    requery(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.requery_attempts == 1
+    assert p.next_attempt_at - before >= timedelta(seconds=29)
+    requery(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).status == "delivered"
+    assert [c[0] for c in vtpass.calls] == ["pay", "requery", "requery"]
+    ledger_ok()
+
+
+def test_failed_releases_and_is_final(runtime, purchase_id, ledger_ok):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.FAILED, code="016")]))
+    p = load(runtime, purchase_id)
+    assert p.status == "failed" and p.error["vtpass_code"] == "016"
+    assert journals(runtime, purchase_id) == ["hold", "release"]
+    assert requery(runtime, purchase_id, ScriptedVTPass()) is Next.NOTHING
+    ledger_ok()
+
+
+def test_connect_refused_goes_back_to_queued_then_gives_up(runtime, purchase_id, ledger_ok):
+    not_sent = outcome(OutcomeKind.NOT_SENT, code=None)
+    vtpass = ScriptedVTPass([not_sent, not_sent, not_sent])
+    assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    assert load(runtime, purchase_id).status == "queued"
+    assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
+    p = load(runtime, purchase_id)
+    assert (p.status, p.error["code"]) == ("failed", "upstream_unavailable")
+    assert journals(runtime, purchase_id) == ["hold", "release"]
+    ledger_ok()
+
+
+def test_015_soon_after_pay_is_not_trusted(runtime, purchase_id):
+    vtpass = ScriptedVTPass(
+        [outcome(OutcomeKind.PENDING), outcome(OutcomeKind.NOT_FOUND, code="015")]
+    )
+    pay(runtime, purchase_id, vtpass)
+    assert requery(runtime, purchase_id, vtpass) is Next.NOTHING
+    assert load(runtime, purchase_id).status == "pending"
+
+
+def test_015_after_the_grace_allows_paying_again_with_the_same_id(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass(
+        [
+            outcome(OutcomeKind.PENDING),
+            outcome(OutcomeKind.NOT_FOUND, code="015"),
+            outcome(OutcomeKind.DELIVERED),
+        ]
+    )
+    pay(runtime, purchase_id, vtpass)
+    set_fields(runtime, purchase_id, last_pay_at=utcnow() - timedelta(minutes=5))
+    assert requery(runtime, purchase_id, vtpass) is Next.PAY_AGAIN
+    assert load(runtime, purchase_id).status == "queued"
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "delivered" and p.pay_attempts == 2
+    assert vtpass.calls[0][1] == vtpass.calls[2][1] == p.request_id
+    ledger_ok()
+
+
+def test_request_id_is_renewed_after_lagos_midnight_only_when_never_sent(runtime, purchase_id):
+    yesterday = mint_request_id(datetime.now(LAGOS) - timedelta(days=1))
+    set_fields(runtime, purchase_id, request_id=yesterday)
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.DELIVERED)])
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.request_id != yesterday and p.superseded_request_ids == [yesterday]
+    assert vtpass.calls == [("pay", p.request_id)]
+
+
+def test_pending_past_the_deadline_goes_to_review_with_funds_held(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.PENDING), outcome(OutcomeKind.PENDING)])
+    pay(runtime, purchase_id, vtpass)
+    set_fields(runtime, purchase_id, pending_since=utcnow() - timedelta(hours=25))
+    requery(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "review" and p.next_attempt_at is None
+    assert journals(runtime, purchase_id) == ["hold"]
+    ledger_ok()
+
+
+def test_044_goes_straight_to_review(runtime, purchase_id):
+    pay(
+        runtime,
+        purchase_id,
+        ScriptedVTPass([outcome(OutcomeKind.PENDING, code="044", needs_review=True)]),
+    )
+    assert load(runtime, purchase_id).status == "review"
+
+
+def test_delivered_can_only_become_reversed_with_a_refund(runtime, purchase_id, ledger_ok):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED)]))
+    requery(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.FAILED, code="016")]))
+    assert load(runtime, purchase_id).status == "delivered"
+    requery(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.REVERSED, code="040")]))
+    requery(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.REVERSED, code="040")]))
+    assert load(runtime, purchase_id).status == "reversed"
+    assert journals(runtime, purchase_id) == ["capture", "hold", "refund"]
+    ledger_ok()
+
+
+def test_sweeper_recovers_a_purchase_abandoned_mid_call(runtime, purchase_id, ledger_ok):
+    class Crash(Exception):
+        pass
+
+    class Dies(ScriptedVTPass):
+        def pay(self, **kw):
+            raise Crash
+
+    with pytest.raises(Crash):
+        pay(runtime, purchase_id, Dies())
+    assert load(runtime, purchase_id).status == "processing"
+    later = utcnow() + TIMING.processing_lease + timedelta(seconds=1)
+    swept = sweeper.sweep(runtime.db, timing=TIMING, now=later)
+    assert purchase_id in swept.recovered and purchase_id in swept.requery
+    p = load(runtime, purchase_id)
+    assert p.status == "pending"
+    assert "outcome unknown" in p.history[-1].reason
+    ledger_ok()
+
+
+def test_sweeper_republishes_lost_queued_purchases_once_per_lease(runtime, purchase_id):
+    later = utcnow() + TIMING.queued_grace + timedelta(seconds=1)
+    assert purchase_id in sweeper.sweep(runtime.db, timing=TIMING, now=later).pay
+    assert purchase_id not in sweeper.sweep(runtime.db, timing=TIMING, now=later).pay
+
+
+def test_a_stale_outcome_loses_the_compare_and_set(runtime, purchase_id, ledger_ok):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.PENDING)]))
+    # A requery concludes first; then the slow original answer arrives for 'processing'.
+    requery(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED)]))
+    late = execution.record_outcome(
+        runtime.db,
+        purchase_id,
+        outcome(OutcomeKind.FAILED, code="016"),
+        expected=execution.S.PENDING,
+        operation="pay",
+        timing=TIMING,
+    )
+    assert late is Next.NOTHING
+    assert load(runtime, purchase_id).status == "delivered"
+    assert journals(runtime, purchase_id) == ["capture", "hold"]
+    ledger_ok()

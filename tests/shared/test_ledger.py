@@ -1,0 +1,100 @@
+"""The ledger under concurrency, and the database rules that back it."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from shared import ledger
+
+
+def test_fifty_concurrent_purchases_against_a_wallet_that_covers_ten(
+    app, make_user, fund, ledger_ok
+):
+    user = make_user()
+    fund(user, "1000")
+
+    def buy(i):
+        headers = {**user.headers, "Idempotency-Key": f"race-{i}-{uuid.uuid4().hex}"}
+        body = {"service_id": "mtn", "phone": "08011111111", "amount": 100}
+        return app.test_client().post("/api/v1/purchases", json=body, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        codes = [r.status_code for r in pool.map(buy, range(50))]
+    assert codes.count(202) == 10 and codes.count(402) == 40, codes
+    wallet = app.test_client().get("/api/v1/wallet", headers=user.headers).get_json()
+    assert Decimal(wallet["available"]) + Decimal(wallet["held"]) <= Decimal("1000")
+    assert Decimal(wallet["available"]) >= 0
+    ledger_ok()
+
+
+def test_credit_reference_credits_once(runtime, make_user):
+    user = make_user()
+    with runtime.db.transaction() as session:
+        first, created = ledger.credit(
+            session, user_id=user.id, amount=Decimal("50"), reference="ref-1", actor="t"
+        )
+    with runtime.db.transaction() as session:
+        again, created_again = ledger.credit(
+            session, user_id=user.id, amount=Decimal("50"), reference="ref-1", actor="t"
+        )
+    assert created and not created_again and first.id == again.id
+    with runtime.db.sessions() as session:
+        assert ledger.balance(session, user.id).available == Decimal("50.00")
+
+
+def test_admin_credit_replay_answers_200_with_the_same_entry(client, admin, make_user):
+    user = make_user()
+    url = f"/api/v1/admin/users/{user.id}/wallet/credits"
+    body = {"amount": "75.50", "reference": "bank-transfer-991"}
+    first = client.post(url, json=body, headers=admin.headers)
+    again = client.post(url, json=body, headers=admin.headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.get_json() == again.get_json()
+    other = client.post(url, json={**body, "amount": "80"}, headers=admin.headers)
+    assert other.status_code == 422
+    assert client.post(url, json=body, headers=user.headers).status_code == 403
+    missing = client.post(
+        "/api/v1/admin/users/usr_nobody/wallet/credits", json=body, headers=admin.headers
+    )
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("second", ["capture", "release"])
+def test_database_refuses_a_second_settlement(runtime, make_user, fund, buy, second):
+    user = make_user()
+    fund(user, "500")
+    # Two held purchases, so the held balance would cover a second movement of the first.
+    first = buy(user, service_id="mtn", phone="08011111111", amount=100).get_json()
+    buy(user, service_id="mtn", phone="08011111111", amount=100)
+    with pytest.raises(IntegrityError), runtime.db.transaction() as session:
+        for kind in ("capture", second):
+            ledger.settle(
+                session,
+                kind=kind,
+                user_id=user.id,
+                purchase_id=first["id"],
+                amount=Decimal("100"),
+                actor="t",
+            )
+
+
+def test_postings_and_history_are_append_only(runtime):
+    for table in ("postings", "journals", "audit_log", "purchase_status_history"):
+        with pytest.raises(DBAPIError, match="append-only"), runtime.db.transaction() as s:
+            s.execute(text(f"UPDATE {table} SET id = id"))
+
+
+def test_balance_check_constraint_is_the_last_line(runtime, make_user):
+    user = make_user()
+    with pytest.raises(IntegrityError), runtime.db.transaction() as session:
+        ledger.ensure_wallet(session, user.id)
+        session.execute(
+            text("UPDATE accounts SET balance = -1 WHERE user_id = :u AND kind = 'user_available'"),
+            {"u": user.id},
+        )
