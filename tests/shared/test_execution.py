@@ -13,11 +13,11 @@ from sqlalchemy import update
 from shared import ledger
 from shared.db import utcnow
 from shared.models import Journal, Purchase
+from shared.products import PRODUCTS
 from shared.purchases import execution, sweeper
 from shared.purchases.acceptance import accept_purchase
 from shared.purchases.execution import Next, Timing
 from shared.purchases.pricing import PricedPurchase, PurchaseRequest
-from shared.products import PRODUCTS
 from shared.vtpass import LAGOS, Outcome, OutcomeKind, mint_request_id
 
 TIMING = Timing(
