@@ -5,12 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from shared import idempotency
+from shared import callbacks, idempotency
 from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
 from workers.celery_app import RETRY_BACKOFF_MAX
-from workers.publish import publish_pay, publish_requery
+from workers.publish import PAY, REQUERY, publish_pay, publish_requery
 
 
 class PayNotSent(Exception):
@@ -22,7 +22,7 @@ def _runtime() -> Runtime:
 
 
 @shared_task(
-    name="purchases.pay",
+    name=PAY,
     autoretry_for=(PayNotSent,),
     retry_backoff=1,
     retry_backoff_max=RETRY_BACKOFF_MAX,
@@ -39,7 +39,7 @@ def pay(purchase_id: str) -> None:
         publish_pay(purchase_id)
 
 
-@shared_task(name="purchases.requery")
+@shared_task(name=REQUERY)
 def requery(purchase_id: str) -> None:
     """Ask VTPass for the outcome of a pending purchase."""
     rt = _runtime()
@@ -58,6 +58,9 @@ def sweep_purchases() -> dict[str, int]:
     for purchase_id in due.pay:
         publish_pay(purchase_id)
     for purchase_id in due.requery:
+        publish_requery(purchase_id)
+    # A VTPass notice whose requery never ran (a lost publish) is followed up here.
+    for purchase_id in callbacks.unhandled(rt.db, older_than=rt.timing.publish_lease):
         publish_requery(purchase_id)
     return {"pay": len(due.pay), "requery": len(due.requery), "recovered": len(due.recovered)}
 

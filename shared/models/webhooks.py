@@ -34,8 +34,8 @@ class WebhookEndpoint(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("whe"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
-    # The event types this endpoint wants; null means every type.
-    events: Mapped[list[str] | None] = mapped_column(JSONB)
+    # The event types this endpoint wants; SQL NULL (not JSON null) means every type.
+    events: Mapped[list[str] | None] = mapped_column(JSONB(none_as_null=True))
     secret: Mapped[str] = mapped_column(String(64))
     # During a rotation the old secret signs alongside the new one until it expires.
     previous_secret: Mapped[str | None] = mapped_column(String(64))

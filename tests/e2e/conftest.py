@@ -27,7 +27,7 @@ class Processes:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
         self.started = 0
 
-    def start_worker(self, name: str = "worker", concurrency: int = 32) -> subprocess.Popen[bytes]:
+    def start_worker(self, name: str = "worker", concurrency: int = 160) -> subprocess.Popen[bytes]:
         self.started += 1
         command = [
             sys.executable,
@@ -118,3 +118,48 @@ def settle(client, processes) -> Callable[..., dict[str, Any]]:
         return wait_for(current, timeout=timeout, what=f"{purchase_id} to reach {statuses}")
 
     return settle
+
+
+@pytest.fixture(scope="package")
+def live_api(app, simulator) -> Iterator[str]:
+    """The API on a real port, so the simulator can POST its callbacks to it."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    callback = (
+        f"{url}/api/v1/vtpass/callback/{app.extensions['paylink'].settings.vtpass_callback_token}"
+    )
+    simulator.control("POST", "config", CALLBACK_URL=callback)
+    yield url
+    simulator.control("POST", "config", CALLBACK_URL=None)
+    server.shutdown()
+
+
+@pytest.fixture
+def consistent(runtime, simulator, ledger_ok) -> Callable[[list[str]], None]:
+    """Check a finished scenario: all settled, one charge at most, PayLink agrees with VTPass."""
+    from shared.models import Purchase
+
+    def check(purchase_ids: list[str]) -> None:
+        charged_by_id = {t["request_id"]: t for t in simulator.transactions()}
+        with runtime.db.sessions() as session:
+            for purchase_id in purchase_ids:
+                p = session.get(Purchase, purchase_id)
+                assert p.status in FINAL | {"review"}, (purchase_id, p.status)
+                ids = [p.request_id, *p.superseded_request_ids]
+                charges = [charged_by_id[i] for i in ids if charged_by_id.get(i, {}).get("charged")]
+                assert len(charges) <= 1, (purchase_id, charges)
+                vtpass_status = charges[0]["status"] if charges else "failed"
+                assert p.status == vtpass_status or p.status == "review", (
+                    purchase_id,
+                    p.status,
+                    vtpass_status,
+                )
+        ledger_ok()
+
+    return check

@@ -1,0 +1,170 @@
+"""Money safety under faults, with real processes: a misbehaving VTPass, killed workers.
+
+After each scenario: every purchase is final (or in review), VTPass charged each purchase at
+most once, PayLink's outcome equals VTPass's, and the ledger invariants hold.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.support import wait_for
+
+
+def new_phone() -> str:
+    """A valid Nigerian number that no other test uses (the simulator scripts by number)."""
+    return "0803" + "".join(random.choices("0123456789", k=7))
+
+
+@pytest.fixture
+def customer(make_user, fund):
+    user = make_user()
+    fund(user, "50000")
+    return user
+
+
+def buy_scripted(buy, simulator, user, behaviour, amount=100, **script):
+    phone = new_phone()
+    simulator.script(phone, behaviour, **script)
+    response = buy(user, service_id="mtn", phone=phone, amount=amount)
+    assert response.status_code == 202, response.get_json()
+    return response.get_json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "script"),
+    [
+        ("charge_then_hang", {"stall_s": 4}),  # past the 2 s read timeout
+        ("charge_then_drop", {}),
+        ("garbage", {}),
+        ("http_500", {}),
+        ("odd_code", {"code": "777"}),
+        ("processing", {"resolve_after_requeries": 3}),  # 099, 099, 099, then delivered
+        ("pending", {"resolve_after_requeries": 2, "final_status": "failed"}),
+    ],
+)
+def test_unknown_outcomes_are_requeried_never_paid_twice(
+    buy, settle, simulator, customer, consistent, behaviour, script
+):
+    purchase_id = buy_scripted(buy, simulator, customer, behaviour, **script)
+    done = settle(customer, purchase_id, timeout=40)
+    statuses = [h["status"] for h in done["history"]]
+    assert "pending" in statuses, statuses
+    expected = script.get("final_status", "delivered")
+    assert done["status"] == expected
+    assert simulator.transaction(done["request_id"])["pay_calls"] == 1
+    consistent([purchase_id])
+
+
+def test_pay_lost_before_vtpass_saw_it_is_sent_again_with_the_same_id(
+    buy, settle, simulator, customer, consistent
+):
+    phone = new_phone()
+    simulator.script(phone, "lose", times=1)
+    simulator.script(phone, "deliver")
+    purchase_id = buy(customer, service_id="mtn", phone=phone, amount=100).get_json()["id"]
+    done = settle(customer, purchase_id, timeout=40)
+    assert done["status"] == "delivered"
+    reasons = " ".join(h["reason"] or "" for h in done["history"])
+    assert "015" in reasons
+    assert simulator.transaction(done["request_id"])["charged"]
+    consistent([purchase_id])
+
+
+def test_pending_settled_by_a_callback_after_a_requery(
+    buy, settle, simulator, customer, consistent, live_api
+):
+    purchase_id = buy_scripted(buy, simulator, customer, "pending")
+    pending = settle(customer, purchase_id, statuses={"pending"})
+    simulator.control("POST", f"transactions/{pending['request_id']}/settle", status="delivered")
+    done = settle(customer, purchase_id, timeout=20)
+    assert done["status"] == "delivered"
+    consistent([purchase_id])
+
+
+def test_reversal_callback_repeated_three_times_refunds_once(
+    client, buy, settle, simulator, customer, consistent, live_api, runtime
+):
+    purchase_id = buy_scripted(buy, simulator, customer, "deliver", amount=300)
+    delivered = settle(customer, purchase_id)
+    assert delivered["status"] == "delivered"
+    simulator.control("POST", f"transactions/{delivered['request_id']}/reverse", repeat_callbacks=3)
+    done = settle(customer, purchase_id, statuses={"reversed"}, timeout=20)
+    assert [h["status"] for h in done["history"]][-2:] == ["delivered", "reversed"]
+    wallet = client.get("/api/v1/wallet", headers=customer.headers).get_json()
+    assert wallet == {"currency": "NGN", "available": "50000.00", "held": "0.00"}
+    from shared.models import VTPassCallback
+
+    def all_stored():
+        with runtime.db.sessions() as session:
+            rows = session.query(VTPassCallback).filter_by(request_id=done["request_id"]).all()
+        return sum(r.times_received for r in rows) >= 3 and rows
+
+    rows = wait_for(all_stored, what="three callbacks")
+    assert len(rows) == 1  # the same notice three times is stored once
+    consistent([purchase_id])
+
+
+def test_callback_with_a_wrong_token_is_404(client):
+    response = client.post("/api/v1/vtpass/callback/wrong", json={"type": "transaction-update"})
+    assert response.status_code == 404
+
+
+def test_callback_answers_success_for_unknown_or_garbage_notices(client, settings):
+    url = f"/api/v1/vtpass/callback/{settings.vtpass_callback_token}"
+    for body in ({"type": "transaction-update", "data": {"requestId": "nope"}}, "not json"):
+        response = client.post(
+            url,
+            data=body if isinstance(body, str) else None,
+            json=None if isinstance(body, str) else body,
+        )
+        assert response.get_json() == {"response": "success"}
+
+
+def test_a_hundred_hanging_calls_do_not_stop_other_purchases(
+    buy, settle, simulator, customer, consistent, processes, client
+):
+    hanging = [
+        buy_scripted(buy, simulator, customer, "charge_then_hang", amount=50, stall_s=6)
+        for _ in range(100)
+    ]
+    quick = buy(customer, service_id="mtn", phone="08011111111", amount=50).get_json()["id"]
+    done = settle(customer, quick, timeout=20)
+    assert done["status"] == "delivered"
+    still_hanging = sum(
+        client.get(f"/api/v1/purchases/{p}", headers=customer.headers).get_json()["status"]
+        in ("queued", "processing")
+        for p in hanging
+    )
+    assert still_hanging >= 90, still_hanging
+    for purchase_id in hanging:
+        settle(customer, purchase_id, timeout=60)
+    consistent([*hanging, quick])
+
+
+def test_kill_dash_nine_a_worker_mid_purchase(
+    buy, settle, simulator, customer, consistent, processes, client
+):
+    in_flight = [
+        buy_scripted(buy, simulator, customer, "charge_then_hang", stall_s=1.5) for _ in range(10)
+    ]
+
+    def all_processing():
+        statuses = [
+            client.get(f"/api/v1/purchases/{p}", headers=customer.headers).get_json()["status"]
+            for p in in_flight
+        ]
+        return statuses.count("processing") >= 5
+
+    wait_for(all_processing, timeout=20, what="purchases in flight")
+    processes.kill("worker")
+    queued_meanwhile = [
+        buy(customer, service_id="mtn", phone="08011111111", amount=60).get_json()["id"]
+        for _ in range(5)
+    ]
+    processes.start_worker()
+    for purchase_id in [*in_flight, *queued_meanwhile]:
+        settle(customer, purchase_id, timeout=60)
+    consistent([*in_flight, *queued_meanwhile])
