@@ -1,0 +1,112 @@
+"""Operator endpoints: purchases in review, requery now, resolve, and the audit log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from shared.db import utcnow
+from shared.models import Purchase
+
+
+@pytest.fixture
+def in_review(runtime, make_user, fund, buy):
+    """A purchase VTPass left pending past the deadline (funds still held)."""
+    user = make_user()
+    fund(user, "1000")
+    purchase = buy(user, service_id="mtn", phone="201000000000", amount=100).get_json()
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Purchase)
+            .where(Purchase.id == purchase["id"])
+            .values(status="review", next_attempt_at=None, pending_since=utcnow() - timedelta(days=2))
+        )
+    return user, purchase
+
+
+def test_only_admins(client, make_user):
+    user = make_user()
+    for method, path in [
+        ("get", "/api/v1/admin/purchases"),
+        ("get", "/api/v1/admin/audit"),
+        ("post", "/api/v1/admin/purchases/x/requery"),
+    ]:
+        response = getattr(client, method)(path, headers=user.headers)
+        assert (response.status_code, response.get_json()["error"]["code"]) == (403, "forbidden")
+
+
+def test_list_review_and_resolve_delivered(client, admin, in_review, ledger_ok):
+    user, purchase = in_review
+    listing = client.get("/api/v1/admin/purchases?status=review", headers=admin.headers).get_json()
+    assert purchase["id"] in [p["id"] for p in listing["data"]]
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/resolve",
+        json={"status": "delivered", "note": "VTPass support confirmed delivery by email"},
+        headers=admin.headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "delivered"
+    wallet = client.get("/api/v1/wallet", headers=user.headers).get_json()
+    assert (wallet["available"], wallet["held"]) == ("900.00", "0.00")
+    again = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/resolve",
+        json={"status": "failed", "note": "changed my mind"},
+        headers=admin.headers,
+    )
+    assert again.status_code == 422  # final is final
+    audit = client.get(
+        f"/api/v1/admin/audit?purchase_id={purchase['id']}", headers=admin.headers
+    ).get_json()["data"]
+    actions = [e["action"] for e in audit]
+    assert "operator.resolve" in actions and "ledger.capture" in actions
+    assert any(e["actor"] == f"admin:{admin.id}" for e in audit)
+    ledger_ok()
+
+
+def test_resolve_failed_releases(client, admin, in_review, ledger_ok):
+    user, purchase = in_review
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/resolve",
+        json={"status": "failed", "note": "never delivered"},
+        headers=admin.headers,
+    )
+    assert response.get_json()["status"] == "failed"
+    assert client.get("/api/v1/wallet", headers=user.headers).get_json()["available"] == "1000.00"
+    ledger_ok()
+
+
+@pytest.mark.parametrize(
+    "body", [{"status": "reversed", "note": "x"}, {"status": "delivered"}, {"note": "x"}, []]
+)
+def test_resolve_validates(client, admin, in_review, body):
+    _, purchase = in_review
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/resolve", json=body, headers=admin.headers
+    )
+    assert response.status_code == 422
+
+
+def test_requery_now_asks_vtpass(client, admin, in_review, simulator):
+    _, purchase = in_review
+    response = client.post(f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers)
+    assert response.status_code == 200
+    # No worker ever sent this purchase, so VTPass answers 015: provably never charged.
+    body = response.get_json()
+    assert (body["status"], body["error"]["code"]) == ("failed", "not_received")
+    missing = client.post("/api/v1/admin/purchases/pur_nope/requery", headers=admin.headers)
+    assert missing.status_code == 404
+
+
+def test_audit_records_vtpass_exchanges_without_secrets(client, admin, runtime, in_review):
+    _, purchase = in_review
+    client.post(f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers)
+    audit = client.get(
+        f"/api/v1/admin/audit?purchase_id={purchase['id']}", headers=admin.headers
+    ).get_json()["data"]
+    exchange = next(e for e in audit if e["action"] == "vtpass.requery")
+    assert exchange["detail"]["request_id"] == purchase["request_id"]
+    text = str(audit)
+    for secret in (runtime.settings.vtpass_secret_key, runtime.settings.vtpass_api_key):
+        assert secret not in text
