@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import timedelta
 
 import requests
 from celery import shared_task
@@ -45,7 +46,9 @@ def deliver(delivery_id: str) -> str:
 @shared_task(name="webhooks.sweep_deliveries")
 def sweep_deliveries() -> int:
     """Lease every due webhook delivery and queue an attempt for each."""
-    due = delivery.lease_due_deliveries(_runtime().db)
+    rt = _runtime()
+    lease = timedelta(seconds=rt.settings.publish_lease_s)
+    due = delivery.lease_due_deliveries(rt.db, lease=lease)
     for delivery_id in due:
         try:
             deliver.apply_async(args=(delivery_id,), retry=True)

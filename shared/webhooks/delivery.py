@@ -1,11 +1,14 @@
 """Delivering events to endpoints: signed, at least once, every attempt recorded.
 
-- A beat task leases due deliveries (`lease_due_deliveries`) and publishes one task per
-  delivery; a delivery's wait between attempts is its `next_attempt_at` row, never a Celery
-  countdown (RELIABILITY.md section 1).
-- `deliver` claims the delivery in a short transaction (counting the attempt and extending the
-  lease so the sweeper leaves it alone while the request is in flight), sends it with no
-  transaction open, then records the attempt and the next step in another.
+- A beat task leases due deliveries (`lease_due_deliveries`) for the publish lease (the
+  time a queued task may wait) and publishes one task per delivery; a delivery's wait
+  between attempts is its `next_attempt_at` row, never a Celery countdown (RELIABILITY.md
+  section 1). A lost message only costs one publish lease.
+- `deliver` claims the delivery in a short transaction, counting the attempt and pushing
+  `next_attempt_at` past the publish lease plus the time one attempt may take, sends it with
+  no transaction open, then records the attempt and the next step in another. A claim is
+  refused while `next_attempt_at` lies beyond the publish lease, so a duplicate message
+  neither sends alongside a running attempt nor skips a long backoff.
 - The body is the event's frozen payload, serialised canonically, so every retry sends the
   same bytes under the same `webhook-id` (the event id) and receivers can deduplicate.
 - Only 2xx is success; redirects are not followed. 410 Gone disables the endpoint, and so
@@ -36,8 +39,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
-# Longer than one attempt can take (connect + read + margin), so no second copy is sent meanwhile.
-LEASE = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 17)
+# Longer than one attempt can take (connect + read + margin).
+ATTEMPT_BUDGET = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 17)
 DISABLE_AFTER = timedelta(days=3)
 EXCERPT_BYTES = 1024
 BATCH = 500
@@ -71,7 +74,9 @@ def signature_header(
     return " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets)
 
 
-def lease_due_deliveries(db: Database, *, now: datetime | None = None) -> list[str]:
+def lease_due_deliveries(
+    db: Database, *, lease: timedelta, now: datetime | None = None
+) -> list[str]:
     """Lease every pending delivery whose attempt is due; return their ids to publish."""
     now = now or utcnow()
     due = (
@@ -86,7 +91,7 @@ def lease_due_deliveries(db: Database, *, now: datetime | None = None) -> list[s
         rows = session.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(due), WebhookDelivery.status == "pending")
-            .values(next_attempt_at=now + LEASE)
+            .values(next_attempt_at=now + lease)
             .returning(WebhookDelivery.id)
             .execution_options(synchronize_session=False)
         )
@@ -122,7 +127,7 @@ class Result:
 
 def deliver(db: Database, delivery_id: str, *, settings: Settings, http: requests.Session) -> str:
     """Make one attempt at a delivery; return the delivery's status afterwards."""
-    claim = _claim(db, delivery_id, utcnow())
+    claim = _claim(db, delivery_id, utcnow(), timedelta(seconds=settings.publish_lease_s))
     if isinstance(claim, str):
         return claim
     result = _send(http, claim)
@@ -137,12 +142,16 @@ def deliver(db: Database, delivery_id: str, *, settings: Settings, http: request
     return status
 
 
-def _claim(db: Database, delivery_id: str, now: datetime) -> Claim | str:
+def _claim(db: Database, delivery_id: str, now: datetime, lease: timedelta) -> Claim | str:
     with db.transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
         if delivery is None:
             return "missing"
         if delivery.status != "pending":
+            return delivery.status
+        due = delivery.next_attempt_at
+        if due is not None and due > now + lease:
+            # Another run holds it, or its backoff is not over: this message is a duplicate.
             return delivery.status
         endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
         event = session.get(Event, delivery.event_id)
@@ -153,7 +162,7 @@ def _claim(db: Database, delivery_id: str, now: datetime) -> Claim | str:
             return delivery.status
         delivery.attempts += 1
         delivery.last_attempt_at = now
-        delivery.next_attempt_at = now + LEASE
+        delivery.next_attempt_at = now + lease + ATTEMPT_BUDGET
         body = canonical_body(event.payload)
         headers = {
             "content-type": "application/json",

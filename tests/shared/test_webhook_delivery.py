@@ -88,6 +88,16 @@ def make_delivery(db, endpoint_id: str) -> tuple[str, str]:
         return event_id, row.id
 
 
+def make_due(db, delivery_id: str) -> None:
+    """Stand in for the clock: the delivery's next attempt is due now."""
+    with db.transaction() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(next_attempt_at=utcnow())
+        )
+
+
 def load(db, model, key):
     with db.sessions() as session:
         return session.get(model, key)
@@ -136,6 +146,7 @@ def test_failures_retry_the_same_bytes_then_give_up(runtime, slow_retries, endpo
     assert row.next_attempt_at <= utcnow() + timedelta(seconds=4320)
     assert load(runtime.db, WebhookEndpoint, endpoint_id).failing_since is not None
 
+    make_due(runtime.db, delivery_id)
     assert deliver(runtime.db, delivery_id, settings=slow_retries, http=HTTP) == "failed"
     first, second = hook.received
     assert first.id == second.id and first.body == second.body
@@ -268,6 +279,47 @@ def test_rotation_signs_with_both_secrets_until_the_old_one_expires(
     assert not isinstance(latest.verified[old], dict)
 
 
+def test_a_duplicate_message_sends_nothing_before_the_delivery_is_due(
+    runtime, slow_retries, endpoint, receiver
+):
+    hook = receiver(answer=lambda n: (500, 0.0))
+    endpoint_id, _ = endpoint(hook.url())
+    _, delivery_id = make_delivery(runtime.db, endpoint_id)
+    assert deliver(runtime.db, delivery_id, settings=slow_retries, http=HTTP) == "pending"
+    # The retry is an hour away: a redelivered or republished message must not jump it.
+    assert deliver(runtime.db, delivery_id, settings=slow_retries, http=HTTP) == "pending"
+    assert len(hook.received) == 1
+    assert load(runtime.db, WebhookDelivery, delivery_id).attempts == 1
+
+    # While an attempt is in flight its claim holds the row past the publish lease.
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(next_attempt_at=utcnow() + delivery.ATTEMPT_BUDGET)
+        )
+    assert deliver(runtime.db, delivery_id, settings=slow_retries, http=HTTP) == "pending"
+    assert len(hook.received) == 1
+
+
+def test_a_claim_holds_the_delivery_for_the_attempt(runtime, settings, endpoint, receiver):
+    seen = []
+
+    def answer(n: int) -> tuple[int, float]:
+        with runtime.db.sessions() as session:
+            seen.append(session.get(WebhookDelivery, delivery_id).next_attempt_at)
+        return 200, 0.0
+
+    hook = receiver(answer=answer)
+    endpoint_id, _ = endpoint(hook.url())
+    _, delivery_id = make_delivery(runtime.db, endpoint_id)
+    before = utcnow()
+    deliver(runtime.db, delivery_id, settings=settings, http=HTTP)
+    hold = timedelta(seconds=settings.publish_lease_s) + delivery.ATTEMPT_BUDGET
+    assert len(hook.received) == 1
+    assert before + hold <= seen[0] <= utcnow() + hold
+
+
 def test_due_deliveries_are_leased_once(runtime, endpoint):
     endpoint_id, _ = endpoint("http://127.0.0.1:9/hook")
     _, delivery_id = make_delivery(runtime.db, endpoint_id)
@@ -279,11 +331,13 @@ def test_due_deliveries_are_leased_once(runtime, endpoint):
             .where(WebhookDelivery.id == delivery_id)
             .values(next_attempt_at=later)
         )
-    assert delivery_id not in lease_due_deliveries(runtime.db, now=later - timedelta(seconds=1))
-    assert delivery_id in lease_due_deliveries(runtime.db, now=later)
-    assert delivery_id not in lease_due_deliveries(runtime.db, now=later)
+    lease = timedelta(seconds=2)
+    early = later - timedelta(seconds=1)
+    assert delivery_id not in lease_due_deliveries(runtime.db, lease=lease, now=early)
+    assert delivery_id in lease_due_deliveries(runtime.db, lease=lease, now=later)
+    assert delivery_id not in lease_due_deliveries(runtime.db, lease=lease, now=later)
     row = load(runtime.db, WebhookDelivery, delivery_id)
-    assert row.next_attempt_at == later + delivery.LEASE
+    assert row.next_attempt_at == later + lease
     with runtime.db.sessions() as session:
         count = session.scalar(
             select(func.count())
