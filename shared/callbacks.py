@@ -23,7 +23,7 @@ def callback_request_id(body: Any) -> str | None:
     """Find the request_id a transaction-update notice is about."""
     if not isinstance(body, dict):
         return None
-    data = body.get("data") if isinstance(body.get("data"), dict) else body
+    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else body
     for key in ("requestId", "request_id"):
         if isinstance(data.get(key), str | int):
             return str(data[key])

@@ -100,7 +100,7 @@ def abandon(db: Database, *, user_id: str, key: str) -> None:
 def purge_expired(db: Database) -> int:
     """Delete keys older than the retention window; return how many."""
     with db.transaction() as session:
-        result = session.execute(
+        result = session.connection().execute(
             delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - KEEP)
         )
-        return result.rowcount or 0
+        return result.rowcount

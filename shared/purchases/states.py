@@ -90,13 +90,14 @@ def transition(
         values["next_attempt_at"] = None
     elif to_status in (S.REVIEW,):
         values["next_attempt_at"] = None
-    result = session.execute(
+    moved = session.execute(
         update(Purchase)
         .where(Purchase.id == purchase.id, Purchase.status == from_status.value)
         .values(**values)
+        .returning(Purchase.id)
         .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
+    ).first()
+    if moved is None:
         return False
     session.refresh(purchase)
     if to_status != from_status:
