@@ -1,0 +1,84 @@
+"""Configuration: read from the environment, secrets masked, production refuses to start bare."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.config import ConfigError, load_settings
+
+PRODUCTION = {
+    "PAYLINK_ENV": "production",
+    "DATABASE_URL": "postgresql://paylink:db-password-1@db:5432/paylink",
+    "REDIS_URL": "redis://:redis-password-1@redis:6379/0",
+    "JWT_SECRET_KEY": "j" * 40,
+    "VTPASS_BASE_URL": "https://sandbox.vtpass.com/api",
+    "VTPASS_API_KEY": "api-key-secret",
+    "VTPASS_PUBLIC_KEY": "PK_public-secret",
+    "VTPASS_SECRET_KEY": "SK_secret-secret",
+    "VTPASS_CALLBACK_TOKEN": "callback-token-secret",
+}
+
+
+def test_fixed_names_are_read():
+    settings = load_settings(
+        {
+            **PRODUCTION,
+            "PORT": "9000",
+            "VTPASS_MODE": "live",
+            "PAYLINK_WEBHOOK_ALLOW_PRIVATE": "1",
+            "PAYLINK_REQUERY_DELAYS": "1,2.5",
+        }
+    )
+    assert settings.port == 9000 and not settings.sandbox
+    assert settings.webhook_allow_private
+    assert settings.requery_delays == (1.0, 2.5)
+
+
+def test_repr_masks_every_secret():
+    shown = repr(load_settings(PRODUCTION))
+    for secret in (
+        "db-password-1",
+        "redis-password-1",
+        "j" * 40,
+        "api-key-secret",
+        "PK_public-secret",
+        "SK_secret-secret",
+        "callback-token-secret",
+    ):
+        assert secret not in shown
+    assert "sandbox.vtpass.com" in shown
+
+
+@pytest.mark.parametrize(
+    "missing", ["JWT_SECRET_KEY", "VTPASS_SECRET_KEY", "DATABASE_URL", "VTPASS_CALLBACK_TOKEN"]
+)
+def test_production_refuses_to_start_without_secrets(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        load_settings(env).validate()
+
+
+def test_production_needs_a_long_jwt_key_and_a_known_mode():
+    with pytest.raises(ConfigError):
+        load_settings({**PRODUCTION, "JWT_SECRET_KEY": "short"}).validate()
+    with pytest.raises(ConfigError):
+        load_settings({**PRODUCTION, "VTPASS_MODE": "test"}).validate()
+    load_settings(PRODUCTION).validate()
+
+
+def test_app_factory_refuses_bad_production_config():
+    from api import create_app
+
+    with pytest.raises(ConfigError):
+        create_app(load_settings({"PAYLINK_ENV": "production"}))
+
+
+def test_sandbox_numbers_only_in_sandbox_mode(make_user, fund, buy, runtime, monkeypatch):
+    user = make_user()
+    fund(user, "1000")
+    assert buy(user, service_id="mtn", phone="201000000000", amount=100).status_code == 202
+    live = runtime.settings.with_overrides(vtpass_mode="live")
+    monkeypatch.setattr(runtime, "settings", live)
+    response = buy(user, service_id="mtn", phone="201000000000", amount=100)
+    assert response.status_code == 422
+    assert "phone" in response.get_json()["error"]["fields"]
