@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, settings_env
+from standalone import services
+from tests.conftest import ROOT, TESTDATA, settings_env
 from tests.support import wait_for
 
 QUEUES = "purchases,requeries,webhooks,maintenance"
@@ -163,3 +164,58 @@ def consistent(runtime, simulator, ledger_ok) -> Callable[[list[str]], None]:
         ledger_ok()
 
     return check
+
+
+@pytest.fixture
+def private_stack(settings, worker_env, tmp_path):
+    """Build an app with its own Redis and its own worker and beat, set up as the test asks.
+
+    For tests that restart Redis or need other worker settings: the machine's shared Redis
+    and the package's worker are never touched.
+    """
+    from api import create_app
+
+    started: list[tuple[Processes, dict]] = []
+
+    def build(concurrency: int = 32, **overrides):
+        port = services.free_port()
+        redis = services.start_redis(TESTDATA / f"redis-{port}", port)
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        app = create_app(settings.with_overrides(redis_url=redis_url, **overrides))
+        env = {
+            **worker_env,
+            **settings_env(settings.with_overrides(redis_url=redis_url, **overrides)),
+        }
+        procs = Processes(env, tmp_path)
+        procs.start_worker(concurrency=concurrency)
+        procs.start_beat()
+        state = {"redis": redis, "port": port}
+        started.append((procs, state))
+        return app, procs, state
+
+    yield build
+    for procs, state in started:
+        procs.stop_all()
+        state["redis"].terminate()
+        state["redis"].wait(timeout=10)
+
+
+def api_user(app, amount: int = 10_000) -> dict[str, str]:
+    """Register a funded user on `app`; return its auth headers."""
+    import uuid
+
+    from shared import ledger
+
+    client = app.test_client()
+    email, password = f"u-{uuid.uuid4().hex[:10]}@example.com", "correct-horse-42"
+    user_id = client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password}
+    ).get_json()["id"]
+    token = client.post(
+        "/api/v1/auth/login", json={"email": email, "password": password}
+    ).get_json()["access_token"]
+    with app.extensions["paylink"].db.transaction() as session:
+        ledger.credit(
+            session, user_id=user_id, amount=amount, reference=uuid.uuid4().hex, actor="t"
+        )
+    return {"Authorization": f"Bearer {token}"}
