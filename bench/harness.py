@@ -102,77 +102,28 @@ class Stack:
 
     def start_api(self, app: str = "api.wsgi:app", workers: int = 2, threads: int = 8) -> None:
         """Start gunicorn with standalone's settings and wait until it answers."""
-        self.spawn(
-            "api",
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{self.env['PORT']}",
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-                "--timeout",
-                "60",
-                app,
-            ],
+        command = services.api_command(
+            port=int(self.env["PORT"]), app=app, workers=workers, threads=threads
         )
+        self.spawn("api", command)
         services.wait_until(lambda: _answers(self.api + "/healthz"), timeout=30, what="API start")
 
     def start_worker(self, name: str, concurrency: int = 64) -> subprocess.Popen[bytes]:
         """Start a Celery worker on every queue."""
-        return self.spawn(
-            name,
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.entry",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(concurrency),
-                "--queues",
-                "purchases,requeries,webhooks,maintenance",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "WARNING",
-                "--hostname",
-                f"{name}@%h",
-            ],
+        command = services.worker_command(
+            concurrency=concurrency, hostname=f"{name}@%h", loglevel="WARNING"
         )
+        return self.spawn(name, command)
 
     def start_beat(self) -> None:
         """Start Celery beat (the sweeper)."""
         self.spawn(
-            "beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.entry",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--schedule",
-                str(DATA / f"{self.name}-beat"),
-            ],
+            "beat", services.beat_command(schedule=DATA / f"{self.name}-beat", loglevel="WARNING")
         )
 
     def close(self) -> None:
         """Stop every process and drop the database."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        services.stop_all(list(self.processes.values()))
         if self._redis is not None:
             self._redis.terminate()
             self._redis.wait(timeout=10)

@@ -127,48 +127,13 @@ def ensure_admin(env: dict[str, str]) -> None:
 
 def commands(env: dict[str, str], simulator: list[str] | None) -> dict[str, list[str]]:
     """The processes standalone runs and keeps running."""
-    bindir = Path(sys.executable).parent
     procs = {
-        "api": [
-            str(bindir / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{env['PORT']}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--timeout",
-            "60",
-            "--access-logfile",
-            "-",
-            "api.wsgi:app",
-        ],
-        "worker": [
-            str(bindir / "celery"),
-            "-A",
-            "workers.entry",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            env.get("PAYLINK_WORKER_CONCURRENCY", "64"),
-            "--queues",
-            "purchases,requeries,webhooks,maintenance",
-            "--loglevel",
-            "INFO",
-            "--hostname",
-            f"standalone-{os.getpid()}@%h",
-        ],
-        "beat": [
-            str(bindir / "celery"),
-            "-A",
-            "workers.entry",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(STATE / "beat-schedule"),
-        ],
+        "api": services.api_command(port=int(env["PORT"])),
+        "worker": services.worker_command(
+            concurrency=int(env.get("PAYLINK_WORKER_CONCURRENCY", "64")),
+            hostname=f"standalone-{os.getpid()}@%h",
+        ),
+        "beat": services.beat_command(schedule=STATE / "beat-schedule"),
     }
     if simulator:
         procs = {"simulator": simulator, **procs}
@@ -214,14 +179,7 @@ def supervise(procs: dict[str, list[str]], env: dict[str, str], extra: list) -> 
                     start(name)
     finally:
         say("stopping")
-        for process in [*running.values(), *extra]:
-            if process.poll() is None:
-                process.terminate()
-        for process in [*running.values(), *extra]:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        services.stop_all([*running.values(), *extra])
 
 
 def main() -> None:
@@ -239,9 +197,7 @@ def main() -> None:
         )
         supervise(commands(env, simulator), env, extra)
     finally:
-        for process in extra:
-            if process.poll() is None:
-                process.terminate()
+        services.stop_all(extra)
 
 
 if __name__ == "__main__":

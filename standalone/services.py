@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,3 +114,46 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     )
     wait_until(lambda: reachable("127.0.0.1", port), timeout=15, what="redis-server start")
     return process
+
+
+def worker_command(*, concurrency: int, hostname: str, loglevel: str = "INFO") -> list[str]:
+    """The command line of a Celery worker on every PayLink queue (threads pool)."""
+    from workers.celery_app import QUEUES
+
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.entry", "worker",
+        "--pool", "threads", "--concurrency", str(concurrency),
+        "--queues", ",".join(QUEUES), "--without-gossip", "--without-mingle",
+        "--loglevel", loglevel, "--hostname", hostname,
+    ]  # fmt: skip
+
+
+def beat_command(*, schedule: Path, loglevel: str = "INFO") -> list[str]:
+    """The command line of Celery beat (which runs the sweeper)."""
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.entry", "beat",
+        "--loglevel", loglevel, "--schedule", str(schedule),
+    ]  # fmt: skip
+
+
+def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """Terminate processes, then kill whichever has not exited after `timeout` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def api_command(
+    *, port: int, app: str = "api.wsgi:app", workers: int = 2, threads: int = 8
+) -> list[str]:
+    """The command line of the API under gunicorn on 127.0.0.1:port."""
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    return [
+        gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--threads", str(threads), "--timeout", "60", "--access-logfile", "-", app,
+    ]  # fmt: skip

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,6 @@ from standalone import services
 from tests.conftest import ROOT, TESTDATA, settings_env
 from tests.support import wait_for
 
-QUEUES = "purchases,requeries,webhooks,maintenance"
 FINAL = {"delivered", "failed", "reversed"}
 
 
@@ -30,43 +28,13 @@ class Processes:
 
     def start_worker(self, name: str = "worker", concurrency: int = 160) -> subprocess.Popen[bytes]:
         self.started += 1
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.entry",
-            "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
-            "--queues",
-            QUEUES,
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"{name}-{self.started}@%h",
-        ]
-        return self._spawn(name, command)
+        hostname = f"{name}-{self.started}@%h"
+        return self._spawn(
+            name, services.worker_command(concurrency=concurrency, hostname=hostname)
+        )
 
     def start_beat(self) -> subprocess.Popen[bytes]:
-        schedule = self.logdir / "beat-schedule"
-        command = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.entry",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(schedule),
-        ]
-        return self._spawn("beat", command)
+        return self._spawn("beat", services.beat_command(schedule=self.logdir / "beat-schedule"))
 
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.logdir / f"{name}-{self.started}.log", "ab")  # noqa: SIM115
@@ -80,13 +48,7 @@ class Processes:
         process.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for process in self.running.values():
-            process.terminate()
-        for process in self.running.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        services.stop_all(list(self.running.values()))
         self.running.clear()
 
 

@@ -144,11 +144,11 @@ def test_a_hundred_hanging_calls_do_not_stop_other_purchases(private_stack, simu
     hanging = []
     for _ in range(100):
         phone = new_phone()
-        simulator.script(phone, "charge_then_hang", stall_s=12)
+        simulator.script(phone, "charge_then_hang", stall_s=25)
         hanging.append(buy(phone))
     wait_for(
         lambda: all(status(p) == "processing" for p in hanging),
-        timeout=20,
+        timeout=40,
         what="a hundred calls hanging inside VTPass",
     )
     quick = buy("08011111111")
