@@ -21,7 +21,9 @@ def in_review(runtime, make_user, fund, buy):
         session.execute(
             update(Purchase)
             .where(Purchase.id == purchase["id"])
-            .values(status="review", next_attempt_at=None, pending_since=utcnow() - timedelta(days=2))
+            .values(
+                status="review", next_attempt_at=None, pending_since=utcnow() - timedelta(days=2)
+            )
         )
     return user, purchase
 
@@ -90,7 +92,9 @@ def test_resolve_validates(client, admin, in_review, body):
 
 def test_requery_now_asks_vtpass(client, admin, in_review, simulator):
     _, purchase = in_review
-    response = client.post(f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers)
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers
+    )
     assert response.status_code == 200
     # No worker ever sent this purchase, so VTPass answers 015: provably never charged.
     body = response.get_json()
