@@ -63,13 +63,11 @@ def canonical_body(payload: dict[str, Any]) -> str:
     return json.dumps(payload, sort_keys=True, separators=(",", ":"))
 
 
-def signature_header(
-    endpoint: WebhookEndpoint, msg_id: str, timestamp: datetime, body: str, now: datetime
-) -> str:
+def signature_header(endpoint: WebhookEndpoint, msg_id: str, timestamp: datetime, body: str) -> str:
     """Sign with the current secret, and with the previous one while a rotation overlaps."""
     secrets = [endpoint.secret]
     expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret and expires is not None and expires > now:
+    if endpoint.previous_secret and expires is not None and expires > timestamp:
         secrets.append(endpoint.previous_secret)
     return " ".join(Webhook(secret).sign(msg_id, timestamp, body) for secret in secrets)
 
@@ -169,7 +167,7 @@ def _claim(db: Database, delivery_id: str, now: datetime, lease: timedelta) -> C
             "user-agent": USER_AGENT,
             "webhook-id": event.id,
             "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": signature_header(endpoint, event.id, now, body, now),
+            "webhook-signature": signature_header(endpoint, event.id, now, body),
         }
         return Claim(
             delivery_id=delivery.id,
@@ -201,7 +199,7 @@ def _send(http: requests.Session, claim: Claim) -> Result:
                 excerpt=raw.decode("utf-8", errors="replace").replace("\x00", ""),
             )
     except UnsafeURL as e:
-        return Result(None, _ms_since(started), f"refused by the SSRF guard: {e}")
+        return Result(None, _ms_since(started), f"not sent: {e}")
     except requests.RequestException as e:
         return Result(None, _ms_since(started), _describe(e))
     except Exception as e:  # noqa: BLE001 - a body read can fail in urllib3 terms too

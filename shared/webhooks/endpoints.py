@@ -65,12 +65,8 @@ def checked_events(events: list[str] | None) -> list[str] | None:
         return None
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if unknown:
-        raise ValidationFailed(
-            fields={
-                "events": f"unknown event type(s): {', '.join(unknown)}; "
-                f"known: {', '.join(EVENT_TYPES)}"
-            }
-        )
+        problem = f"unknown event type(s): {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"
+        raise ValidationFailed(fields={"events": problem})
     return list(dict.fromkeys(events))
 
 

@@ -1,21 +1,26 @@
 """Webhook endpoints and events over the API; the outbox written by status changes.
 
-No worker runs here: status changes are made with `transition()` directly, as a worker would,
-and the deliveries they create are checked in the database.
+Status changes are made with `transition()` directly, as a worker would, on purchases that
+no worker or sweeper will touch (never published, nothing due), and the deliveries they
+create are checked in the database.
 """
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 
+from shared import ledger
 from shared.db import utcnow
-from shared.models import Purchase, WebhookDelivery, WebhookEndpoint
+from shared.models import Event, Purchase, StatusChange, WebhookDelivery, WebhookEndpoint
 from shared.purchases.states import PurchaseStatus as S
 from shared.purchases.states import transition
+from shared.vtpass import mint_request_id
+from shared.webhooks.events import redeliver_event
 
 BASE = "/api/v1/webhook-endpoints"
 HOOK = "http://127.0.0.1:9/hook"
@@ -29,6 +34,27 @@ def register(client, user, url=HOOK, **body):
     response = client.post(BASE, json={"url": url, **body}, headers=user.headers)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def queued_purchase(runtime, user) -> str:
+    """Accept a purchase with its funds held that nothing will publish or sweep."""
+    with runtime.db.transaction() as session:
+        purchase = Purchase(
+            user_id=user.id,
+            category="airtime",
+            service_id="mtn",
+            amount=Decimal("50"),
+            phone="08011111111",
+            request_id=mint_request_id(utcnow()),
+            next_attempt_at=None,
+        )
+        session.add(purchase)
+        session.flush()
+        ledger.hold(
+            session, user_id=user.id, purchase_id=purchase.id, amount=purchase.amount, actor="test"
+        )
+        session.add(StatusChange(purchase_id=purchase.id, status="queued", reason="test"))
+        return purchase.id
 
 
 def move(runtime, purchase_id: str, to: S, expected: S) -> None:
@@ -46,13 +72,12 @@ def funded(make_user, fund):
 
 
 @pytest.fixture
-def failed_purchases(client, funded, buy, runtime):
+def failed_purchases(funded, runtime):
     """Three purchases that failed, newest last, and their owner."""
     ids = []
     for _ in range(3):
-        purchase = buy(funded, service_id="mtn", phone="08011111111", amount=50).get_json()
-        move(runtime, purchase["id"], S.FAILED, expected=S.QUEUED)
-        ids.append(purchase["id"])
+        ids.append(queued_purchase(runtime, funded))
+        move(runtime, ids[-1], S.FAILED, expected=S.QUEUED)
     return funded, ids
 
 
@@ -262,22 +287,21 @@ def test_events_page_newest_first_and_filter_by_type(client, failed_purchases, m
     assert client.get("/api/v1/events", headers=stranger.headers).get_json()["data"] == []
 
 
-def test_only_the_five_statuses_make_events(client, funded, buy, runtime):
-    purchase = buy(funded, service_id="mtn", phone="08011111111", amount=50).get_json()
-    move(runtime, purchase["id"], S.PROCESSING, expected=S.QUEUED)
+def test_only_the_five_statuses_make_events(client, funded, runtime, ledger_ok):
+    purchase_id = queued_purchase(runtime, funded)
+    move(runtime, purchase_id, S.PROCESSING, expected=S.QUEUED)
     assert client.get("/api/v1/events", headers=funded.headers).get_json()["data"] == []
-    move(runtime, purchase["id"], S.PENDING, expected=S.PROCESSING)
-    move(runtime, purchase["id"], S.DELIVERED, expected=S.PENDING)
+    move(runtime, purchase_id, S.PENDING, expected=S.PROCESSING)
+    move(runtime, purchase_id, S.DELIVERED, expected=S.PENDING)
     events = client.get("/api/v1/events", headers=funded.headers).get_json()["data"]
     assert [e["type"] for e in events] == ["purchase.delivered", "purchase.pending"]
     assert [h["status"] for h in events[0]["data"]["history"]] == [
         "queued", "processing", "pending", "delivered",
     ]  # fmt: skip
+    ledger_ok()
 
 
-def test_events_are_queued_for_subscribed_live_endpoints_only(
-    client, funded, buy, runtime, ledger_ok
-):
+def test_events_are_queued_for_subscribed_live_endpoints_only(client, funded, runtime, ledger_ok):
     everything = register(client, funded)["id"]
     failures = register(client, funded, events=["purchase.failed"])["id"]
     deliveries_only = register(client, funded, events=["purchase.delivered"])["id"]
@@ -288,57 +312,59 @@ def test_events_are_queued_for_subscribed_live_endpoints_only(
         session.execute(
             update(WebhookEndpoint).where(WebhookEndpoint.id == disabled).values(enabled=False)
         )
-    purchase = buy(funded, service_id="mtn", phone="08011111111", amount=50).get_json()
+    purchase_id = queued_purchase(runtime, funded)
     before = utcnow()
-    move(runtime, purchase["id"], S.FAILED, expected=S.QUEUED)
-
-    [event] = client.get("/api/v1/events", headers=funded.headers).get_json()["data"]
-    with runtime.db.sessions() as session:
+    # Looked at before commit, in the status change's own transaction: no sweeper sees it yet.
+    with runtime.db.transaction() as session:
+        purchase = session.get(Purchase, purchase_id)
+        assert transition(session, purchase, S.FAILED, reason="test", actor="test")
         rows = session.scalars(
-            select(WebhookDelivery).where(WebhookDelivery.event_id == event["id"])
+            select(WebhookDelivery)
+            .join(Event, Event.id == WebhookDelivery.event_id)
+            .where(Event.purchase_id == purchase_id)
         ).all()
-    assert sorted(r.endpoint_id for r in rows) == sorted([everything, failures])
-    assert not {deliveries_only, disabled, deleted} & {r.endpoint_id for r in rows}
-    for row in rows:
-        assert (row.status, row.attempts) == ("pending", 0)
-        assert before - timedelta(seconds=1) <= row.next_attempt_at <= utcnow()
+        assert sorted(r.endpoint_id for r in rows) == sorted([everything, failures])
+        assert not {deliveries_only, disabled, deleted} & {r.endpoint_id for r in rows}
+        for row in rows:
+            assert (row.status, row.attempts) == ("pending", 0)
+            assert before <= row.next_attempt_at <= utcnow()
     ledger_ok()
 
 
-def test_redeliver_makes_the_event_due_at_every_subscribed_endpoint(
-    client, failed_purchases, runtime, make_user
-):
+def test_redeliver_starts_every_subscribed_delivery_over(failed_purchases, runtime, client):
+    user, purchase_ids = failed_purchases
+    added = register(client, user, events=["purchase.failed"])["id"]
+    register(client, user, events=["purchase.reversed"])
+    with runtime.db.sessions() as session:
+        event_id = session.scalar(select(Event.id).where(Event.purchase_id == purchase_ids[0]))
+    # Due only in a far future, so a beat sweeper running in real time leaves the rows alone.
+    later = utcnow() + timedelta(days=30)
+
+    assert redeliver_event(runtime.db, user_id=user.id, event_id=event_id, now=later) == [added]
+    with runtime.db.transaction() as session:
+        [row] = session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.event_id == event_id)
+        ).all()
+        assert (row.endpoint_id, row.status, row.attempts, row.next_attempt_at) == (
+            added, "pending", 0, later,
+        )  # fmt: skip
+        row.status, row.attempts, row.next_attempt_at = "failed", 4, None
+
+    # After the schedule ran out: the same row starts over.
+    redeliver_event(runtime.db, user_id=user.id, event_id=event_id, now=later)
+    with runtime.db.sessions() as session:
+        again = session.get(WebhookDelivery, row.id)
+        assert (again.status, again.attempts, again.next_attempt_at) == ("pending", 0, later)
+
+
+def test_redeliver_answers_202_for_the_owner_only(client, failed_purchases, make_user):
     user, _ = failed_purchases
     event = client.get("/api/v1/events?limit=1", headers=user.headers).get_json()["data"][0]
     added = register(client, user, events=["purchase.failed"])["id"]
-    register(client, user, events=["purchase.reversed"])
 
     response = client.post(f"/api/v1/events/{event['id']}/redeliver", headers=user.headers)
     assert response.status_code == 202
     assert response.get_json() == {"id": event["id"], "endpoints": [added]}
-    with runtime.db.sessions() as session:
-        [row] = session.scalars(
-            select(WebhookDelivery).where(WebhookDelivery.event_id == event["id"])
-        ).all()
-    assert (row.endpoint_id, row.status, row.attempts) == (added, "pending", 0)
-    assert row.next_attempt_at <= utcnow()
-
-    # Again, after the first try failed: the same row starts over, due now.
-    with runtime.db.transaction() as session:
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == row.id)
-            .values(status="failed", attempts=4, next_attempt_at=None)
-        )
-    assert (
-        client.post(f"/api/v1/events/{event['id']}/redeliver", headers=user.headers).status_code
-        == 202
-    )
-    with runtime.db.sessions() as session:
-        again = session.get(WebhookDelivery, row.id)
-        assert (again.status, again.attempts) == ("pending", 0)
-        assert again.next_attempt_at <= utcnow()
-
     stranger = make_user()
     for event_id in (event["id"], "evt_nope"):
         response = client.post(f"/api/v1/events/{event_id}/redeliver", headers=stranger.headers)

@@ -247,7 +247,7 @@ def test_every_delivery_runs_the_ssrf_guard_again(runtime, slow_retries, make_us
     [attempt] = attempts_of(runtime.db, delivery_id)
     assert attempt.http_status is None
     assert attempt.error == (
-        "refused by the SSRF guard: the host 'hooks.example.test' resolves to a non-public address"
+        "not sent: the host 'hooks.example.test' resolves to a non-public address"
     )
 
 
