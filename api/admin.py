@@ -17,6 +17,7 @@ from shared.models import AuditEntry, Purchase
 from shared.purchases import execution
 from shared.purchases.operator import resolve_purchase
 from shared.purchases.views import purchase_object
+from workers.publish import publish_due_webhooks
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -68,6 +69,7 @@ def requery(purchase_id: str) -> Response:
         timing=rt.timing,
         actor=f"admin:{get_jwt_identity()}",
     )
+    publish_due_webhooks()
     return _show(purchase_id)
 
 
@@ -83,6 +85,7 @@ def resolve(purchase_id: str) -> Response:
         note=body.note,
         operator_id=str(get_jwt_identity()),
     )
+    publish_due_webhooks()
     return _show(purchase_id)
 
 

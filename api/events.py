@@ -9,6 +9,7 @@ from api.deps import caller_id, runtime
 from api.validation import query_limit
 from shared.errors import ValidationFailed
 from shared.webhooks.events import EVENT_TYPES, list_events, redeliver_event
+from workers.publish import publish_due_webhooks
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1/events")
 
@@ -35,4 +36,5 @@ def list_all() -> Response:
 def redeliver(event_id: str) -> tuple[Response, int]:
     """Send an event again to every endpoint subscribed to it."""
     endpoint_ids = redeliver_event(runtime().db, user_id=caller_id(), event_id=event_id)
+    publish_due_webhooks()
     return jsonify({"id": event_id, "endpoints": endpoint_ids}), 202

@@ -132,6 +132,11 @@ def commands(env: dict[str, str], simulator: list[str] | None) -> dict[str, list
         "worker": services.worker_command(
             concurrency=int(env.get("PAYLINK_WORKER_CONCURRENCY", "64")),
             hostname=f"standalone-{os.getpid()}@%h",
+            queues=("purchases", "requeries", "maintenance"),
+        ),
+        # Its own worker, so a slow webhook receiver never takes a purchase's thread.
+        "webhooks": services.worker_command(
+            concurrency=16, hostname=f"standalone-webhooks-{os.getpid()}@%h", queues=("webhooks",)
         ),
         "beat": services.beat_command(schedule=STATE / "beat-schedule"),
     }

@@ -116,14 +116,16 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     return process
 
 
-def worker_command(*, concurrency: int, hostname: str, loglevel: str = "INFO") -> list[str]:
-    """The command line of a Celery worker on every PayLink queue (threads pool)."""
+def worker_command(
+    *, concurrency: int, hostname: str, loglevel: str = "INFO", queues: tuple[str, ...] = ()
+) -> list[str]:
+    """The command line of a Celery worker (threads pool) on `queues`, by default all of them."""
     from workers.celery_app import QUEUES
 
     return [
         sys.executable, "-m", "celery", "-A", "workers.entry", "worker",
         "--pool", "threads", "--concurrency", str(concurrency),
-        "--queues", ",".join(QUEUES), "--without-gossip", "--without-mingle",
+        "--queues", ",".join(queues or QUEUES), "--without-gossip", "--without-mingle",
         "--loglevel", loglevel, "--hostname", hostname,
     ]  # fmt: skip
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from flask import current_app
+
+from shared.webhooks.delivery import lease_due_deliveries
 
 log = logging.getLogger(__name__)
 
 PAY = "purchases.pay"
 REQUERY = "purchases.requery"
+DELIVER_WEBHOOK = "webhooks.deliver"
 
 
 def publish_pay(purchase_id: str) -> bool:
@@ -22,11 +26,25 @@ def publish_requery(purchase_id: str) -> bool:
     return _publish(REQUERY, purchase_id)
 
 
-def _publish(task_name: str, purchase_id: str) -> bool:
+def publish_due_webhooks() -> int:
+    """Lease every webhook delivery that is due now and queue an attempt for each.
+
+    Called right after a status change commits (so a receiver hears within moments) and by
+    the beat sweep (so a lost publish is retried once its lease lapses).
+    """
+    runtime = current_app.extensions["paylink"]
+    lease = timedelta(seconds=runtime.settings.publish_lease_s)
+    due = lease_due_deliveries(runtime.db, lease=lease)
+    for delivery_id in due:
+        _publish(DELIVER_WEBHOOK, delivery_id)
+    return len(due)
+
+
+def _publish(task_name: str, row_id: str) -> bool:
     # The app's own Celery (not a process-wide default), so every app publishes to its broker.
     try:
-        current_app.extensions["celery"].send_task(task_name, args=(purchase_id,), retry=True)
+        current_app.extensions["celery"].send_task(task_name, args=(row_id,), retry=True)
         return True
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper will drive it
-        log.warning("could not publish %s for %s; the sweeper will", task_name, purchase_id)
+        log.warning("could not publish %s for %s; the sweeper will", task_name, row_id)
         return False

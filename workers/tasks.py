@@ -10,7 +10,7 @@ from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
 from workers.celery_app import RETRY_BACKOFF_MAX
-from workers.publish import PAY, REQUERY, publish_pay, publish_requery
+from workers.publish import PAY, REQUERY, publish_due_webhooks, publish_pay, publish_requery
 
 
 class PayNotSent(Exception):
@@ -33,6 +33,7 @@ def pay(purchase_id: str) -> None:
     """Buy a queued purchase from VTPass."""
     rt = _runtime()
     after = execution.pay_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
+    publish_due_webhooks()
     if after is Next.RETRY_PAY:
         raise PayNotSent(purchase_id)
     if after is Next.PAY_AGAIN:
@@ -43,10 +44,9 @@ def pay(purchase_id: str) -> None:
 def requery(purchase_id: str) -> None:
     """Ask VTPass for the outcome of a pending purchase."""
     rt = _runtime()
-    if (
-        execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
-        is Next.PAY_AGAIN
-    ):
+    after = execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
+    publish_due_webhooks()
+    if after is Next.PAY_AGAIN:
         publish_pay(purchase_id)
 
 

@@ -7,8 +7,6 @@ again), and a duplicate one finds the delivery already settled or re-claimed.
 from __future__ import annotations
 
 import functools
-import logging
-from datetime import timedelta
 
 import requests
 from celery import shared_task
@@ -17,8 +15,7 @@ from flask import current_app
 from shared.runtime import Runtime
 from shared.webhooks import delivery
 from shared.webhooks.transport import webhook_session
-
-log = logging.getLogger(__name__)
+from workers.publish import DELIVER_WEBHOOK, publish_due_webhooks
 
 
 def _runtime() -> Runtime:
@@ -31,7 +28,7 @@ def _http(allow_private: bool) -> requests.Session:
     return webhook_session(allow_private=allow_private)
 
 
-@shared_task(name="webhooks.deliver")
+@shared_task(name=DELIVER_WEBHOOK)
 def deliver(delivery_id: str) -> str:
     """Make one signed attempt at a webhook delivery."""
     rt = _runtime()
@@ -46,12 +43,4 @@ def deliver(delivery_id: str) -> str:
 @shared_task(name="webhooks.sweep_deliveries")
 def sweep_deliveries() -> int:
     """Lease every due webhook delivery and queue an attempt for each."""
-    rt = _runtime()
-    lease = timedelta(seconds=rt.settings.publish_lease_s)
-    due = delivery.lease_due_deliveries(rt.db, lease=lease)
-    for delivery_id in due:
-        try:
-            deliver.apply_async(args=(delivery_id,), retry=True)
-        except Exception:  # noqa: BLE001 - the lease lapses and a later sweep publishes again
-            log.warning("could not publish webhooks.deliver for %s; will retry", delivery_id)
-    return len(due)
+    return publish_due_webhooks()
