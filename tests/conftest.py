@@ -279,4 +279,20 @@ def ledger_ok(runtime) -> Callable[[], None]:
     return check
 
 
+@pytest.fixture
+def receiver():
+    """Start local webhook receivers (tests/receiver.py); they stop after the test."""
+    from tests.receiver import Receiver
+
+    started: list[Receiver] = []
+
+    def start(**options) -> Receiver:
+        started.append(Receiver(**options).start())
+        return started[-1]
+
+    yield start
+    for r in started:
+        r.stop()
+
+
 __all__ = ["wait_for"]

@@ -13,23 +13,10 @@ from sqlalchemy import func, select
 from standardwebhooks import Webhook
 
 from shared.models import WebhookDelivery
-from tests.receiver import Receiver, free_port
+from tests.receiver import free_port
 from tests.support import wait_for
 
 SUCCESS, FAILURE = "08011111111", "08031234567"
-
-
-@pytest.fixture
-def receiver(processes):
-    started: list[Receiver] = []
-
-    def start(**options) -> Receiver:
-        started.append(Receiver(**options).start())
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from shared.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoin
 from shared.webhooks import delivery, endpoints
 from shared.webhooks.delivery import canonical_body, deliver, lease_due_deliveries, retry_delay
 from shared.webhooks.transport import webhook_session
-from tests.receiver import Receiver
 
 HTTP = webhook_session(allow_private=True)
 
@@ -36,19 +35,6 @@ def test_default_schedule_spans_about_a_day():
     total = sum(retry_delay(n, WEBHOOK_RETRY_DELAYS, 0.5) or 0 for n in range(1, 12))
     assert timedelta(hours=20) < timedelta(seconds=total) < timedelta(hours=28)
     assert max(WEBHOOK_RETRY_DELAYS) < 24 * 3600
-
-
-@pytest.fixture
-def receiver():
-    started: list[Receiver] = []
-
-    def start(**options) -> Receiver:
-        started.append(Receiver(**options).start())
-        return started[-1]
-
-    yield start
-    for r in started:
-        r.stop()
 
 
 @pytest.fixture
