@@ -4,13 +4,16 @@ A first request claims its key (an INSERT that commits before any work); a concu
 finds the claim and gets 409; a later duplicate with the same body gets the stored response; a
 different body gets 422. The response is stored in the same transaction as the work it
 describes, so a key never points at work that did not happen. A claim whose holder crashed is
-taken over once its lock lapses.
+taken over once its lock lapses; each claim carries a fencing token, so a slow first holder
+that wakes up after a takeover can neither store its response nor give the key up — its work
+rolls back instead of becoming a second purchase.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -33,24 +36,40 @@ class StoredResponse:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The right to answer one key, until it is taken over."""
+
+    user_id: str
+    key: str
+    token: str
+
+
 def request_hash(body: Any) -> str:
     """Fingerprint a JSON request body independently of key order and whitespace."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredResponse | None:
-    """Claim `key` for this request; return the stored response if it already has one."""
+def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredResponse | Claim:
+    """Claim `key` for this request, or return the response it already has."""
     now = utcnow()
+    mine = Claim(user_id, key, secrets.token_hex(16))
     with db.transaction() as session:
         inserted = session.execute(
             insert(IdempotencyKey)
-            .values(user_id=user_id, key=key, request_hash=fingerprint, locked_until=now + LOCK)
+            .values(
+                user_id=user_id,
+                key=key,
+                request_hash=fingerprint,
+                locked_until=now + LOCK,
+                claim_token=mine.token,
+            )
             .on_conflict_do_nothing()
             .returning(IdempotencyKey.key)
         ).first()
         if inserted:
-            return None
+            return mine
         row = session.execute(
             select(IdempotencyKey)
             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
@@ -63,38 +82,51 @@ def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredRe
         if row.locked_until is not None and row.locked_until > now:
             raise IdempotencyInProgress()
         row.locked_until = now + LOCK
-        return None
+        row.claim_token = mine.token
+        return mine
+
+
+def _held(claim: Claim) -> Any:
+    return (
+        (IdempotencyKey.user_id == claim.user_id)
+        & (IdempotencyKey.key == claim.key)
+        & (IdempotencyKey.claim_token == claim.token)
+        & IdempotencyKey.response_status.is_(None)
+    )
 
 
 def complete(
     session: Session,
+    claim: Claim,
     *,
-    user_id: str,
-    key: str,
     status: int,
     body: dict[str, Any],
     purchase_id: str | None = None,
 ) -> None:
-    """Store the response in the caller's transaction, with the work it describes."""
-    session.execute(
+    """Store the response in the caller's transaction, with the work it describes.
+
+    Raises IdempotencyInProgress when the claim was taken over meanwhile; the caller's
+    transaction then rolls back, so the key names exactly one piece of work.
+    """
+    stored = session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+        .where(_held(claim))
         .values(
-            response_status=status, response_body=body, purchase_id=purchase_id, locked_until=None
+            response_status=status,
+            response_body=body,
+            purchase_id=purchase_id,
+            locked_until=None,
         )
-    )
+        .returning(IdempotencyKey.key)
+    ).first()
+    if stored is None:
+        raise IdempotencyInProgress()
 
 
-def abandon(db: Database, *, user_id: str, key: str) -> None:
-    """Drop a claim whose request failed before doing anything, so it can be retried."""
+def abandon(db: Database, claim: Claim) -> None:
+    """Give up a claim whose request failed before doing anything, so it can be retried."""
     with db.transaction() as session:
-        session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id,
-                IdempotencyKey.key == key,
-                IdempotencyKey.response_status.is_(None),
-            )
-        )
+        session.execute(delete(IdempotencyKey).where(_held(claim)))
 
 
 def purge_expired(db: Database) -> int:

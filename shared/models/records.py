@@ -22,6 +22,8 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     # Set while the first request is being accepted; a crashed one is taken over after it.
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Fences a claim: only its current holder may store the response or give the key up.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     purchase_id: Mapped[str | None] = mapped_column(String(40))

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared import audit, idempotency, ledger
 from shared.db import Database, utcnow
-from shared.errors import InsufficientFunds
+from shared.errors import IdempotencyInProgress, InsufficientFunds
 from shared.models import Purchase, StatusChange
 from shared.purchases.execution import Timing
 from shared.purchases.pricing import PricedPurchase, PurchaseRequest
@@ -38,32 +38,33 @@ def accept_purchase(
     timing: Timing,
 ) -> Acceptance:
     """Record a purchase and hold its funds once per Idempotency-Key."""
-    stored = idempotency.claim(
+    claimed = idempotency.claim(
         db, user_id=user_id, key=idempotency_key, fingerprint=idempotency.request_hash(raw_body)
     )
-    if stored is not None:
-        purchase_id = stored.body.get("id") if stored.status == 202 else None
-        return Acceptance(stored.status, stored.body, purchase_id, created=False)
+    if isinstance(claimed, idempotency.StoredResponse):
+        purchase_id = claimed.body.get("id") if claimed.status == 202 else None
+        return Acceptance(claimed.status, claimed.body, purchase_id, created=False)
     try:
         priced = price(request)
-        return _record(db, user_id=user_id, key=idempotency_key, priced=priced, timing=timing)
+        return _record(db, claim=claimed, priced=priced, timing=timing)
     except InsufficientFunds as e:
         # Like any answer to an accepted key, the refusal is replayed for the same key.
         body = {"error": {"code": e.code, "message": e.message}}
         with db.transaction() as session:
-            idempotency.complete(
-                session, user_id=user_id, key=idempotency_key, status=e.status, body=body
-            )
+            idempotency.complete(session, claimed, status=e.status, body=body)
         raise
+    except IdempotencyInProgress:
+        raise  # taken over by a retry while this one was slow; nothing of ours was kept
     except BaseException:
         # Nothing was recorded: free the key so the client can correct and retry.
-        idempotency.abandon(db, user_id=user_id, key=idempotency_key)
+        idempotency.abandon(db, claimed)
         raise
 
 
 def _record(
-    db: Database, *, user_id: str, key: str, priced: PricedPurchase, timing: Timing
+    db: Database, *, claim: idempotency.Claim, priced: PricedPurchase, timing: Timing
 ) -> Acceptance:
+    user_id, key = claim.user_id, claim.key
     now = utcnow()
     with db.transaction() as session:
         purchase = Purchase(
@@ -104,7 +105,5 @@ def _record(
         session.flush()
         session.refresh(purchase)
         body = purchase_object(purchase)
-        idempotency.complete(
-            session, user_id=user_id, key=key, status=202, body=body, purchase_id=purchase.id
-        )
+        idempotency.complete(session, claim, status=202, body=body, purchase_id=purchase.id)
     return Acceptance(202, body, purchase.id, created=True)
