@@ -33,6 +33,25 @@ def redact(value: Any) -> Any:
     return value
 
 
+def storable(value: Any, *, max_chars: int = 4000) -> Any:
+    """Return outside data (VTPass answers, callbacks) in a form PostgreSQL always accepts.
+
+    JSONB and text columns refuse the NUL character, and one odd answer must never make the
+    write that records it fail (the purchase would stay pending for ever): strip NULs and
+    bound string lengths.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")[:max_chars]
+    if isinstance(value, dict):
+        return {
+            storable(str(k), max_chars=200): storable(v, max_chars=max_chars)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [storable(v, max_chars=max_chars) for v in value]
+    return value
+
+
 def record(
     session: Session,
     *,
@@ -49,6 +68,6 @@ def record(
             action=action,
             purchase_id=purchase_id,
             user_id=user_id,
-            detail=redact(detail or {}),
+            detail=storable(redact(detail or {})),
         )
     )

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from shared.audit import storable
 from shared.db import Database, utcnow
 from shared.idempotency import request_hash
 from shared.models import Purchase, VTPassCallback
@@ -36,7 +37,10 @@ def callback_request_id(body: Any) -> str | None:
 
 def store_callback(db: Database, body: Any) -> str | None:
     """Store a notice (once); return the purchase to requery, if it names one that can move."""
+    body = storable(body)
     request_id = callback_request_id(body)
+    if request_id is not None and len(request_id) > 64:
+        request_id = None  # not one of ours: PayLink mints short ids
     with db.transaction() as session:
         session.execute(
             insert(VTPassCallback)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shared import audit, callbacks
+from shared.audit import storable
 from shared.db import Database, utcnow
 from shared.models import Purchase
 from shared.products import PRODUCTS, Category
@@ -89,12 +90,20 @@ def requery_purchase(
         if purchase is None or purchase.status not in REQUERYABLE:
             return Next.NOTHING
         status, request_id = S(purchase.status), purchase.request_id
-    outcome = vtpass.requery(request_id)
-    after = record_outcome(
-        db, purchase_id, outcome, expected=status, operation="requery", timing=timing, actor=actor
-    )
-    callbacks.mark_handled(db, request_id=request_id)
-    return after
+    try:
+        outcome = vtpass.requery(request_id)
+        return record_outcome(
+            db,
+            purchase_id,
+            outcome,
+            expected=status,
+            operation="requery",
+            timing=timing,
+            actor=actor,
+        )
+    finally:
+        # The notice has been followed up, whatever came of it; the schedule goes on.
+        callbacks.mark_handled(db, request_id=request_id)
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
@@ -184,10 +193,13 @@ def _decide(
                 error=_error(outcome),
             )
         return Next.NOTHING
-    known = {"vtpass_transaction_id": outcome.transaction_id or purchase.vtpass_transaction_id}
-    described = f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}"
+    transaction_id = storable(outcome.transaction_id, max_chars=128)
+    known = {"vtpass_transaction_id": transaction_id or purchase.vtpass_transaction_id}
+    described = storable(
+        f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}", max_chars=500
+    )
     if kind is OutcomeKind.DELIVERED:
-        move(S.DELIVERED, described, receipt=outcome.receipt or None, **known)
+        move(S.DELIVERED, described, receipt=storable(outcome.receipt) or None, **known)
     elif kind is OutcomeKind.FAILED:
         move(S.FAILED, described, error=_error(outcome), **known)
     elif kind is OutcomeKind.REVERSED:
@@ -275,11 +287,14 @@ class _Mover:
 
 
 def _error(outcome: Outcome) -> dict[str, Any]:
-    return {
-        "code": "vtpass_reversed" if outcome.kind is OutcomeKind.REVERSED else "vtpass_failed",
-        "message": outcome.description or "VTPass did not deliver this purchase.",
-        "vtpass_code": outcome.code,
-    }
+    return storable(
+        {
+            "code": "vtpass_reversed" if outcome.kind is OutcomeKind.REVERSED else "vtpass_failed",
+            "message": outcome.description or "VTPass did not deliver this purchase.",
+            "vtpass_code": outcome.code,
+        },
+        max_chars=500,
+    )
 
 
 def _exchange_detail(purchase: Purchase, outcome: Outcome) -> dict[str, Any]:

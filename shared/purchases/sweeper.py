@@ -6,7 +6,8 @@ passes, the sweeper drives the purchase again:
 - `queued` past its grace: publish the pay task (the after-commit publish was lost);
 - `pending` when its requery is due: publish the requery task;
 - `processing` past its lease: the worker died mid-call, so the outcome is unknown and the
-  purchase becomes `pending` (requery, never a second pay).
+  purchase becomes `pending` (requery, never a second pay);
+- `pending` past the requery deadline: `review`, even if its requeries keep failing.
 Each pick pushes `next_attempt_at` forward by a lease, so a purchase is not published again
 while its task is still waiting in the queue.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from shared.db import Database, utcnow
 from shared.models import Purchase
@@ -39,6 +41,7 @@ def sweep(db: Database, *, timing: Timing, now: datetime | None = None) -> Sweep
     now = now or utcnow()
     result = Sweep()
     with db.transaction() as session:
+        _review_overdue(session, now, timing)
         result.pay = _lease(session, S.QUEUED, now, timing)
         result.requery = _lease(session, S.PENDING, now, timing)
         stuck = session.execute(
@@ -56,7 +59,7 @@ def sweep(db: Database, *, timing: Timing, now: datetime | None = None) -> Sweep
                 reason="the worker stopped during the VTPass call; outcome unknown, requerying",
                 actor="sweeper",
                 changes={
-                    "pending_since": now,
+                    "pending_since": purchase.pending_since or now,
                     "next_attempt_at": now + timing.publish_lease,
                 },
                 now=now,
@@ -66,7 +69,29 @@ def sweep(db: Database, *, timing: Timing, now: datetime | None = None) -> Sweep
     return result
 
 
-def _lease(session, status: S, now: datetime, timing: Timing) -> list[str]:
+def _review_overdue(session: Session, now: datetime, timing: Timing) -> None:
+    overdue = session.execute(
+        select(Purchase)
+        .where(
+            Purchase.status == S.PENDING,
+            Purchase.pending_since <= now - timing.requery_deadline,
+        )
+        .limit(BATCH)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    for purchase in overdue:
+        transition(
+            session,
+            purchase,
+            S.REVIEW,
+            expected=S.PENDING,
+            reason=f"no outcome from VTPass within {timing.requery_deadline}; an operator decides",
+            actor="sweeper",
+            now=now,
+        )
+
+
+def _lease(session: Session, status: S, now: datetime, timing: Timing) -> list[str]:
     due = (
         select(Purchase.id)
         .where(Purchase.status == status, Purchase.next_attempt_at <= now)

@@ -116,7 +116,11 @@ def test_callback_with_a_wrong_token_is_404(client):
 
 def test_callback_answers_success_for_unknown_or_garbage_notices(client, settings):
     url = f"/api/v1/vtpass/callback/{settings.vtpass_callback_token}"
-    for body in ({"type": "transaction-update", "data": {"requestId": "nope"}}, "not json"):
+    for body in (
+        {"type": "transaction-update", "data": {"requestId": "nope"}},
+        {"type": "transaction-update", "data": {"requestId": "x" * 500, "note": "nul\u0000"}},
+        "not json",
+    ):
         response = client.post(
             url,
             data=body if isinstance(body, str) else None,

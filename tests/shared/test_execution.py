@@ -278,3 +278,28 @@ def test_a_stale_outcome_loses_the_compare_and_set(runtime, purchase_id, ledger_
     assert load(runtime, purchase_id).status == "delivered"
     assert journals(runtime, purchase_id) == ["capture", "hold"]
     ledger_ok()
+
+
+def test_odd_characters_from_vtpass_never_stop_the_outcome_being_recorded(runtime, purchase_id):
+    odd = outcome(
+        OutcomeKind.DELIVERED,
+        transaction_id="T" * 300,
+        description="ok\x00",
+        receipt={"token": "12\x0034", "note\x00": ["x\x00"]},
+        raw={"weird\x00": "value\x00"},
+    )
+    pay(runtime, purchase_id, ScriptedVTPass([odd]))
+    p = load(runtime, purchase_id)
+    assert p.status == "delivered"
+    assert p.receipt == {"token": "1234", "note": ["x"]}
+    assert len(p.vtpass_transaction_id) == 128
+
+
+def test_sweeper_sends_overdue_pending_purchases_to_review(runtime, purchase_id, ledger_ok):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.PENDING)]))
+    set_fields(runtime, purchase_id, pending_since=utcnow() - timedelta(hours=25))
+    sweeper.sweep(runtime.db, timing=TIMING)
+    p = load(runtime, purchase_id)
+    assert p.status == "review" and "an operator decides" in p.history[-1].reason
+    assert journals(runtime, purchase_id) == ["hold"]
+    ledger_ok()
