@@ -77,7 +77,13 @@ def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing
         quantity=purchase.quantity,
     )
     return record_outcome(
-        db, purchase_id, outcome, expected=S.PROCESSING, operation="pay", timing=timing
+        db,
+        purchase_id,
+        outcome,
+        expected=S.PROCESSING,
+        expected_version=purchase.version,
+        operation="pay",
+        timing=timing,
     )
 
 
@@ -89,7 +95,7 @@ def requery_purchase(
         purchase = session.get(Purchase, purchase_id)
         if purchase is None or purchase.status not in REQUERYABLE:
             return Next.NOTHING
-        status, request_id = S(purchase.status), purchase.request_id
+        status, request_id, version = S(purchase.status), purchase.request_id, purchase.version
     try:
         outcome = vtpass.requery(request_id)
         return record_outcome(
@@ -97,6 +103,7 @@ def requery_purchase(
             purchase_id,
             outcome,
             expected=status,
+            expected_version=version,
             operation="requery",
             timing=timing,
             actor=actor,
@@ -146,11 +153,12 @@ def record_outcome(
     outcome: Outcome,
     *,
     expected: S,
+    expected_version: int | None = None,
     operation: str,
     timing: Timing,
     actor: str = "worker",
 ) -> Next:
-    """Apply one VTPass answer to a purchase still in `expected`; say what to do next."""
+    """Apply one VTPass answer to a purchase still as the caller saw it; say what to do next."""
     now = utcnow()
     with db.transaction() as session:
         purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
@@ -169,9 +177,9 @@ def record_outcome(
                 outcome.description,
                 purchase_id,
             )
-        if purchase.status != expected:
+        if purchase.status != expected or expected_version not in (None, purchase.version):
             return Next.NOTHING  # someone else moved it on; their result stands
-        move = _Mover(session, purchase, expected, actor, now)
+        move = _Mover(session, purchase, expected, purchase.version, actor, now)
         return _decide(move, purchase, outcome, operation, timing, now)
 
 
@@ -269,9 +277,11 @@ def _pay_cannot_be_in_flight(purchase: Purchase, timing: Timing, now: datetime) 
 class _Mover:
     """Apply compare-and-set transitions from one expected status."""
 
-    def __init__(self, session: Any, purchase: Purchase, expected: S, actor: str, now: datetime):
+    def __init__(
+        self, session: Any, purchase: Purchase, expected: S, version: int, actor: str, now: datetime
+    ):
         self.session, self.purchase, self.expected = session, purchase, expected
-        self.actor, self.now = actor, now
+        self.version, self.actor, self.now = version, actor, now
 
     def __call__(self, to: S, reason: str, **changes: Any) -> bool:
         return transition(
@@ -279,6 +289,7 @@ class _Mover:
             self.purchase,
             to,
             expected=self.expected,
+            expected_version=self.version,
             reason=reason,
             actor=self.actor,
             changes=changes,

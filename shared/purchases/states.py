@@ -73,12 +73,17 @@ def transition(
     to_status: PurchaseStatus,
     *,
     expected: PurchaseStatus | None = None,
+    expected_version: int | None = None,
     reason: str,
     actor: str,
     changes: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> bool:
-    """Move a purchase to `to_status` if it is still in `expected`; return whether it moved."""
+    """Move a purchase to `to_status` if it is still in `expected`; return whether it moved.
+
+    With `expected_version`, it must also be unchanged since the caller read it: an answer
+    about an earlier attempt can never settle a later one that is in the same status.
+    """
     from_status = S(expected or purchase.status)
     if to_status != from_status and to_status not in ALLOWED[from_status]:
         raise IllegalTransition(f"{from_status} -> {to_status}")
@@ -90,9 +95,12 @@ def transition(
         values["next_attempt_at"] = None
     elif to_status in (S.REVIEW,):
         values["next_attempt_at"] = None
+    guard = [Purchase.id == purchase.id, Purchase.status == from_status.value]
+    if expected_version is not None:
+        guard.append(Purchase.version == expected_version)
     moved = session.execute(
         update(Purchase)
-        .where(Purchase.id == purchase.id, Purchase.status == from_status.value)
+        .where(*guard)
         .values(**values)
         .returning(Purchase.id)
         .execution_options(synchronize_session=False)

@@ -303,3 +303,30 @@ def test_sweeper_sends_overdue_pending_purchases_to_review(runtime, purchase_id,
     assert p.status == "review" and "an operator decides" in p.history[-1].reason
     assert journals(runtime, purchase_id) == ["hold"]
     ledger_ok()
+
+
+def test_a_late_answer_about_an_earlier_attempt_cannot_settle_a_later_one(runtime, purchase_id):
+    class Hangs(ScriptedVTPass):
+        def pay(self, **kw):
+            raise TimeoutError  # attempt A is still waiting on VTPass when we look again
+
+    with pytest.raises(TimeoutError):
+        pay(runtime, purchase_id, Hangs())
+    first_attempt_version = load(runtime, purchase_id).version
+    # The purchase moves on: pending, proven never received, queued, and attempt B starts.
+    set_fields(runtime, purchase_id, status="queued")
+    with pytest.raises(TimeoutError):
+        pay(runtime, purchase_id, Hangs())
+    assert load(runtime, purchase_id).status == "processing"
+    late = execution.record_outcome(
+        runtime.db,
+        purchase_id,
+        outcome(OutcomeKind.FAILED, code="016"),
+        expected=execution.S.PROCESSING,
+        expected_version=first_attempt_version,
+        operation="pay",
+        timing=TIMING,
+    )
+    assert late is Next.NOTHING
+    assert load(runtime, purchase_id).status == "processing"
+    assert journals(runtime, purchase_id) == ["hold"]
