@@ -22,7 +22,7 @@ from api.errors import error_response
 from api.schemas import Credentials
 from api.validation import parse_body
 from shared import users
-from shared.errors import NotFound, ServiceUnavailable
+from shared.errors import NotFound, ServiceUnavailable, TokenRevoked
 from shared.models import User
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
@@ -43,7 +43,9 @@ def login() -> Response:
     """Exchange email and password for an access and a refresh token."""
     body, _ = parse_body(Credentials)
     user = users.authenticate(runtime().db, email=body.email, password=body.password)
-    return jsonify(_issue_pair(user, family=secrets.token_hex(16)))
+    pair, successor = _new_pair(user, family=secrets.token_hex(16))
+    users.remember_refresh_token(runtime().db, successor)
+    return jsonify(pair)
 
 
 @bp.post("/auth/refresh")
@@ -51,11 +53,17 @@ def login() -> Response:
 def refresh() -> Response:
     """Spend a refresh token for a new pair; the old one can never be used again."""
     claims = get_jwt()
-    family = users.rotate_refresh_token(runtime().db, jti=claims["jti"])
     user = users.get_user(runtime().db, caller_id())
     if user is None:
         raise NotFound("This account no longer exists.")
-    return jsonify(_issue_pair(user, family=family))
+    pair, successor = _new_pair(user, family=claims["fam"])
+    try:
+        users.rotate_refresh_token(runtime().db, jti=claims["jti"], successor=successor)
+    except TokenRevoked:
+        # A spent token came back: treat the login as stolen and end its access tokens too.
+        _blocklist(family=claims["fam"])
+        raise
+    return jsonify(pair)
 
 
 @bp.post("/auth/logout")
@@ -63,14 +71,7 @@ def refresh() -> Response:
 def logout() -> tuple[str, int]:
     """Revoke this access token and the refresh tokens of its login."""
     claims = get_jwt()
-    ttl = max(1, int(claims["exp"] - datetime.now(UTC).timestamp()) + 1)
-    try:
-        pipe = runtime().redis.pipeline()
-        pipe.set(REVOKED + claims["jti"], "1", ex=ttl)
-        pipe.set(REVOKED + "family:" + claims["fam"], "1", ex=ttl)
-        pipe.execute()
-    except redis.RedisError as e:
-        raise ServiceUnavailable("Could not revoke the token; try again.") from e
+    _blocklist(family=claims["fam"], jti=claims["jti"])
     users.revoke_refresh_family(runtime().db, family_id=claims["fam"])
     return "", 204
 
@@ -85,24 +86,37 @@ def me() -> Response:
     return jsonify({"id": user.id, "email": user.email, "role": user.role})
 
 
-def _issue_pair(user: User, *, family: str) -> dict[str, Any]:
+def _new_pair(user: User, *, family: str) -> tuple[dict[str, Any], users.IssuedRefresh]:
     claims = {"role": user.role, "fam": family}
     access = create_access_token(identity=user.id, additional_claims=claims)
     refresh_token = create_refresh_token(identity=user.id, additional_claims={"fam": family})
     decoded = decode_token(refresh_token)
-    users.remember_refresh_token(
-        runtime().db,
+    successor = users.IssuedRefresh(
         jti=decoded["jti"],
         user_id=user.id,
         family_id=family,
         expires_at=datetime.fromtimestamp(decoded["exp"], UTC),
     )
-    return {
+    pair = {
         "access_token": access,
         "refresh_token": refresh_token,
         "token_type": "Bearer",
         "expires_in": runtime().settings.jwt_access_minutes * 60,
     }
+    return pair, successor
+
+
+def _blocklist(*, family: str, jti: str | None = None) -> None:
+    """Revoke a login's access tokens (and one token) for as long as any can live."""
+    ttl = runtime().settings.jwt_access_minutes * 60 + 60
+    try:
+        pipe = runtime().redis.pipeline()
+        if jti:
+            pipe.set(REVOKED + jti, "1", ex=ttl)
+        pipe.set(REVOKED + "family:" + family, "1", ex=ttl)
+        pipe.execute()
+    except redis.RedisError as e:
+        raise ServiceUnavailable("Could not revoke the token; try again.") from e
 
 
 def configure_jwt(jwt: JWTManager) -> None:

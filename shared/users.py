@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -82,45 +83,63 @@ def get_user(db: Database, user_id: str) -> User | None:
 def ensure_admin(db: Database, *, email: str, password: str) -> tuple[User, bool]:
     """Make sure this admin exists (promoting the user if needed); return it and if created."""
     with db.transaction() as session:
-        user = session.execute(select(User).where(User.email == email.lower())).scalar_one_or_none()
+        user = session.execute(
+            select(User).where(User.email == email.strip().lower())
+        ).scalar_one_or_none()
         if user is not None:
+            # Promoting keeps no password but the configured one: whoever registered this
+            # email first must not become an operator with their own password.
+            if user.role != "admin":
+                session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+                    .values(revoked_at=utcnow())
+                )
             user.role = "admin"
+            user.password_hash = _hasher.hash(password)
             return user, False
     return register_user(db, email=email, password=password, role="admin"), True
 
 
-def remember_refresh_token(
-    db: Database, *, jti: str, user_id: str, family_id: str, expires_at: datetime
-) -> None:
-    """Record an issued refresh token so that rotation can revoke it."""
+@dataclass(frozen=True)
+class IssuedRefresh:
+    """A refresh token just signed, to be recorded so rotation can spend it once."""
+
+    jti: str
+    user_id: str
+    family_id: str
+    expires_at: datetime
+
+
+def remember_refresh_token(db: Database, issued: IssuedRefresh) -> None:
+    """Record a refresh token issued at login."""
     with db.transaction() as session:
-        session.add(
-            RefreshToken(jti=jti, user_id=user_id, family_id=family_id, expires_at=expires_at)
-        )
+        session.add(RefreshToken(**asdict(issued)))
 
 
-def rotate_refresh_token(db: Database, *, jti: str) -> str:
-    """Spend a refresh token once; return its family. Reuse revokes the whole family."""
+def rotate_refresh_token(db: Database, *, jti: str, successor: IssuedRefresh) -> None:
+    """Spend a refresh token and record its successor in one step; reuse revokes the login."""
     now = utcnow()
     with db.transaction() as session:
         spent = session.execute(
             update(RefreshToken)
-            .where(RefreshToken.jti == jti, RefreshToken.revoked_at.is_(None))
+            .where(
+                RefreshToken.jti == jti,
+                RefreshToken.family_id == successor.family_id,
+                RefreshToken.revoked_at.is_(None),
+            )
             .values(revoked_at=now)
-            .returning(RefreshToken.family_id)
+            .returning(RefreshToken.jti)
         ).first()
         if spent is not None:
-            return str(spent[0])
-        family = session.execute(
-            select(RefreshToken.family_id).where(RefreshToken.jti == jti)
-        ).scalar_one_or_none()
-        if family is not None:
-            # A rotated token came back: someone holds a stolen copy. End the whole session.
-            session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            session.add(RefreshToken(**asdict(successor)))
+            return
+        # A spent token came back: someone holds a stolen copy. End the whole login.
+        session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == successor.family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
     raise TokenRevoked()
 
 

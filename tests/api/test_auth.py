@@ -101,6 +101,9 @@ def test_refresh_rotates_and_reuse_is_refused(client, make_user):
         "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {pair['refresh_token']}"}
     )
     assert successor.status_code == 401
+    # ...and so are the access tokens that login handed out.
+    stolen = client.get("/api/v1/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
+    assert (stolen.status_code, error_code(stolen)) == (401, "token_revoked")
 
 
 def test_logout_revokes_access_and_refresh(client, make_user):
@@ -136,3 +139,22 @@ def test_non_json_and_wrong_shapes(client):
     wrong_type = client.post("/api/v1/auth/login", json={"email": 5, "password": None})
     assert wrong_type.status_code == 422
     assert set(wrong_type.get_json()["error"]["fields"]) == {"email", "password"}
+
+
+def test_promoting_a_registered_email_to_admin_resets_its_password(client, runtime, make_user):
+    from shared.users import ensure_admin
+
+    squatter = make_user()
+    ensure_admin(runtime.db, email=squatter.email, password="the-operators-own-1")
+    old = client.post(
+        "/api/v1/auth/login", json={"email": squatter.email, "password": squatter.password}
+    )
+    assert old.status_code == 401
+    refresh = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {squatter.refresh_token}"}
+    )
+    assert refresh.status_code == 401
+    new = client.post(
+        "/api/v1/auth/login", json={"email": squatter.email, "password": "the-operators-own-1"}
+    )
+    assert new.status_code == 200
