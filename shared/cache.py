@@ -9,6 +9,7 @@ for a couple of seconds, so a hot key costs no Redis round trip at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -60,11 +61,18 @@ class ResponseCache:
         if local is not None and local[0] > now:
             return local[1], CacheState.HIT
         try:
-            entry = self._read(full)
+            return self._through_redis(full, fetch, ttl)
         except redis.RedisError:
+            # The cache is an optimisation: without Redis, ask VTPass (nothing was fetched yet,
+            # since every Redis call after a fetch tolerates failure).
             log.warning("cache unavailable; asking VTPass directly", extra={"key": key})
             return fetch(), CacheState.MISS
-        if entry is not None and entry["fresh_until"] > now:
+
+    def _through_redis(
+        self, full: str, fetch: Callable[[], Any], ttl: int
+    ) -> tuple[Any, CacheState]:
+        entry = self._read(full)
+        if entry is not None and entry["fresh_until"] > time.time():
             self._remember(full, entry)
             return entry["data"], CacheState.HIT
         token = secrets.token_hex(8)
@@ -76,7 +84,8 @@ class ResponseCache:
                     return latest["data"], CacheState.HIT
                 return self._refresh(full, fetch, ttl, stale=latest or entry)
             finally:
-                self.redis.eval(_RELEASE, 1, full + ":lock", token)
+                with contextlib.suppress(redis.RedisError):
+                    self.redis.eval(_RELEASE, 1, full + ":lock", token)  # else it expires
         return self._await_refresh(full, fetch, ttl, stale=entry)
 
     def invalidate(self, key: str) -> None:
@@ -103,7 +112,10 @@ class ResponseCache:
                 return stale["data"], CacheState.STALE
             raise
         entry = {"fresh_until": time.time() + ttl, "data": data}
-        self.redis.set(full, json.dumps(entry), ex=ttl * STALE_KEEP_FACTOR)
+        try:
+            self.redis.set(full, json.dumps(entry), ex=ttl * STALE_KEEP_FACTOR)
+        except redis.RedisError:
+            log.warning("could not store a VTPass answer in the cache", extra={"key": full})
         self._remember(full, entry)
         return data, CacheState.MISS
 

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import audit
@@ -129,24 +130,36 @@ def credit(
     session: Session, *, user_id: str, amount: Decimal, reference: str, actor: str
 ) -> tuple[Journal, bool]:
     """Fund a wallet once per reference; return the journal and whether it is new."""
-    existing = session.execute(
+    existing = _credit_with_reference(session, user_id, reference)
+    if existing is not None:
+        return existing, False
+    ensure_wallet(session, user_id)
+    try:
+        # A savepoint, so a concurrent credit with the same reference loses cleanly.
+        with session.begin_nested():
+            journal = _post(
+                session,
+                kind="credit",
+                user_id=user_id,
+                amount=amount,
+                purchase_id=None,
+                reference=reference,
+                actor=actor,
+            )
+    except IntegrityError:
+        winner = _credit_with_reference(session, user_id, reference)
+        if winner is None:
+            raise
+        return winner, False
+    return journal, True
+
+
+def _credit_with_reference(session: Session, user_id: str, reference: str) -> Journal | None:
+    return session.execute(
         select(Journal).where(
             Journal.kind == "credit", Journal.user_id == user_id, Journal.reference == reference
         )
     ).scalar_one_or_none()
-    if existing is not None:
-        return existing, False
-    ensure_wallet(session, user_id)
-    journal = _post(
-        session,
-        kind="credit",
-        user_id=user_id,
-        amount=amount,
-        purchase_id=None,
-        reference=reference,
-        actor=actor,
-    )
-    return journal, True
 
 
 def hold(session: Session, *, user_id: str, purchase_id: str, amount: Decimal, actor: str) -> None:

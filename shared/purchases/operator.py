@@ -9,7 +9,9 @@ from shared.models import Purchase
 from shared.purchases.states import PurchaseStatus as S
 from shared.purchases.states import transition
 
-RESOLVABLE = (S.REVIEW, S.PENDING)
+# Only review: while a purchase is pending VTPass may still deliver it, and money must not be
+# released before VTPass has concluded (VTPASS.md). An operator can requery a pending one.
+RESOLVABLE = (S.REVIEW,)
 
 
 def resolve_purchase(
@@ -24,7 +26,7 @@ def resolve_purchase(
             raise NotFound("No such purchase.")
         if purchase.status not in RESOLVABLE:
             raise ValidationFailed(
-                fields={"status": f"the purchase is {purchase.status}; only review or pending"}
+                fields={"status": f"the purchase is {purchase.status}; only review is resolved"}
             )
         changes = {}
         if status == S.FAILED:

@@ -92,3 +92,26 @@ def test_redis_down_falls_back_to_asking_upstream():
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     cache = ResponseCache(dead)
     assert cache.get_or_fetch("k", lambda: [1], ttl=60) == ([1], CacheState.MISS)
+
+
+def test_redis_failing_after_the_fetch_still_answers_once(cache, monkeypatch):
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return ["fresh"]
+
+    def full(*args, **kwargs):
+        raise redis.ResponseError("OOM command not allowed when used memory > 'maxmemory'")
+
+    monkeypatch.setattr(cache.redis, "set", _only_for_plain_set(cache.redis.set, full))
+    assert cache.get_or_fetch("k", fetch, ttl=60) == (["fresh"], CacheState.MISS)
+    assert len(calls) == 1
+
+
+def _only_for_plain_set(real, failing):
+    # The lock is taken with set(nx=True); the value is stored with a plain set.
+    def set_(*args, **kwargs):
+        return real(*args, **kwargs) if kwargs.get("nx") else failing()
+
+    return set_

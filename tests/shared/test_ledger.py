@@ -98,3 +98,21 @@ def test_balance_check_constraint_is_the_last_line(runtime, make_user):
             text("UPDATE accounts SET balance = -1 WHERE user_id = :u AND kind = 'user_available'"),
             {"u": user.id},
         )
+
+
+def test_concurrent_credits_with_one_reference_credit_once(runtime, make_user):
+    user = make_user()
+
+    def credit(_):
+        with runtime.db.transaction() as session:
+            journal, created = ledger.credit(
+                session, user_id=user.id, amount=Decimal("10"), reference="same", actor="t"
+            )
+            return journal.id, created
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(credit, range(10)))
+    assert len({journal_id for journal_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    with runtime.db.sessions() as session:
+        assert ledger.balance(session, user.id).available == Decimal("10.00")
