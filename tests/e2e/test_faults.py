@@ -187,3 +187,49 @@ def test_kill_dash_nine_a_worker_mid_purchase(
     for purchase_id in [*in_flight, *queued_meanwhile]:
         settle(customer, purchase_id, timeout=60)
     consistent([*in_flight, *queued_meanwhile])
+
+
+def test_vtpass_refusing_connections_then_returning(private_stack):
+    """Connection refused proves nothing was sent: retry with backoff until VTPass is back."""
+    from simulator.server import start_in_thread
+    from standalone import services
+
+    port = services.free_port()
+    app, _, _ = private_stack(vtpass_base_url=f"http://127.0.0.1:{port}/api")
+    client = app.test_client()
+    headers = {**api_user(app), "Idempotency-Key": uuid.uuid4().hex}
+    sim_config = {"API_KEY": "sim-api-key", "PUBLIC_KEY": "PK_sim", "SECRET_KEY": "SK_sim"}
+    # The catalog (airtime's limits) is cached while VTPass is up; then VTPass goes away.
+    vtpass = start_in_thread(sim_config, port=port)
+    assert (
+        client.get("/api/v1/catalog/services?category=airtime", headers=headers).status_code == 200
+    )
+    vtpass.stop()
+    body = {"service_id": "mtn", "phone": "08011111111", "amount": 100}
+    response = client.post("/api/v1/purchases", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    purchase_id = response.get_json()["id"]
+
+    def history():
+        got = client.get(f"/api/v1/purchases/{purchase_id}", headers=headers).get_json()
+        return [h["reason"] or "" for h in got["history"]], got
+
+    wait_for(
+        lambda: any("refused" in r for r in history()[0]), timeout=20, what="a refused connection"
+    )
+    vtpass = start_in_thread(sim_config, port=port)
+    try:
+        done = wait_for(
+            lambda: history()[1]["status"] in FINAL and history()[1],
+            timeout=60,
+            what="delivery once VTPass is back",
+        )
+        assert done["status"] == "delivered"
+        charges = [
+            t
+            for t in vtpass.app.test_client().get("/_sim/transactions").get_json()["data"]
+            if t["request_id"] == done["request_id"]
+        ]
+        assert len(charges) == 1 and charges[0]["pay_calls"] == 1
+    finally:
+        vtpass.stop()
