@@ -36,11 +36,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.auth import configure_jwt
     from api.errors import register_error_handlers
     from api.extensions import jwt
+    from api.metrics import init_metrics
     from workers.celery_app import celery_init_app
 
     jwt.init_app(app)
     configure_jwt(jwt)
     register_error_handlers(app)
+    init_metrics(app, app.extensions["paylink"].db)
     celery_init_app(app, settings)
 
     from api import (
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         catalog,
         events,
         health,
+        metrics,
+        openapi,
         purchases,
         verifications,
         vtpass_callback,
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         webhooks,
         events,
+        metrics,
+        openapi,
     ):
         app.register_blueprint(module.bp)
     return app
