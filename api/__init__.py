@@ -29,17 +29,20 @@ def create_app(settings: Settings | None = None) -> Flask:
         JWT_REFRESH_TOKEN_EXPIRES=timedelta(days=settings.jwt_refresh_days),
         JWT_TOKEN_LOCATION=["headers"],
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["paylink"] = Runtime(settings)
 
     from api.auth import configure_jwt
     from api.errors import register_error_handlers
-    from api.extensions import jwt
+    from api.extensions import jwt, limiter
     from api.metrics import init_metrics
     from workers.celery_app import celery_init_app
 
     jwt.init_app(app)
+    limiter.init_app(app)
     configure_jwt(jwt)
     register_error_handlers(app)
     init_metrics(app, app.extensions["paylink"].db)

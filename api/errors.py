@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from shared.errors import PayLinkError
@@ -50,6 +51,15 @@ def register_error_handlers(app: Flask) -> None:
             for name in ("Retry-After", "Allow"):
                 if name in e.response.headers:
                     response.headers[name] = e.response.headers[name]
+        return response, status
+
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(e: RateLimitExceeded) -> tuple[Response, int]:
+        response, status = error_response(
+            429, "rate_limited", f"Too many requests ({e.description})."
+        )
+        # The window's length is when, at the latest, the client may try again.
+        response.headers["Retry-After"] = str(e.limit.limit.get_expiry())
         return response, status
 
     @app.errorhandler(Exception)

@@ -2,9 +2,10 @@
 
     make bench        (or: .venv/bin/python -m bench.catalog [--seconds 8] [--connections 64])
 
-Both endpoints sit behind the same JWT check in the same gunicorn (2 workers x 8 threads, as
-standalone runs it). The runs alternate (constant, catalog, constant, catalog, ...) so drift
-in the machine's load hits both; the printed ratio is catalog / constant throughput.
+Both endpoints sit behind the same JWT check and rate limiter in the same gunicorn (8 threads,
+one worker process by default so that connection placement cannot skew a round). The runs
+alternate (constant, catalog, constant, catalog, ...) so drift in the machine's load hits
+both; the printed ratio is catalog / constant throughput.
 """
 
 from __future__ import annotations
@@ -75,16 +76,17 @@ def main() -> None:
     """Run the benchmark and print both figures and their ratio."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
-    # Few keep-alive connections can land unevenly on gunicorn's two workers and halve the
-    # figure at random (seen with 16); 64 spread evenly enough for repeatable rounds.
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
+    # One process by default: with two, how the kernel hands connections to each worker
+    # varies from round to round and swings the figure by up to 3x, whatever the endpoint.
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
 
     stack = Stack("bench")
     try:
         stack.start_services()
-        stack.start_api("bench.app:app")
+        stack.start_api("bench.app:app", workers=args.workers)
         _, token = register(stack.api)
         catalog_url = f"{stack.api}/api/v1/catalog/services?category=airtime"
         constant_url = f"{stack.api}/bench/constant"
@@ -100,7 +102,7 @@ def main() -> None:
         tool = "wrk" if shutil.which("wrk") else "python client"
         print(
             f"load: {tool}, {args.connections} connections, {args.rounds} alternating rounds "
-            f"of {args.seconds}s; gunicorn 2 workers x 8 threads"
+            f"of {args.seconds}s; gunicorn {args.workers} worker(s) x 8 threads"
         )
         for label, value, rounds in (
             ("constant JSON body  ", c, constant),

@@ -56,6 +56,9 @@ class Stack:
             "JWT_SECRET_KEY": uuid.uuid4().hex * 2,
             "PAYLINK_WEBHOOK_ALLOW_PRIVATE": "1",
             "PYTHONUNBUFFERED": "1",
+            # Load generators are one client sending far more than any real one.
+            "PAYLINK_RATE_LIMIT_DEFAULT": "10000000/minute",
+            "PAYLINK_RATE_LIMIT_PURCHASES": "10000000/minute",
         }
         callback = f"http://127.0.0.1:{api_port}/api/v1/vtpass/callback/{token}"
         self.spawn(

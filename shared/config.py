@@ -83,6 +83,9 @@ class Settings:
     sweep_interval_s: float = 5.0
     worker_concurrency: int = 128
     max_request_bytes: int = 64 * 1024
+    rate_limit_default: str = "600/minute"
+    rate_limit_auth: str = "20/minute"
+    rate_limit_purchases: str = "120/minute"
 
     @property
     def is_production(self) -> bool:
@@ -176,4 +179,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         processing_margin_s=_float(env.get("PAYLINK_PROCESSING_MARGIN_S"), 30.0),
         sweep_interval_s=_float(env.get("PAYLINK_SWEEP_INTERVAL_S"), 5.0),
         worker_concurrency=_int(env.get("PAYLINK_WORKER_CONCURRENCY"), 128),
+        rate_limit_default=env.get("PAYLINK_RATE_LIMIT_DEFAULT") or "600/minute",
+        rate_limit_auth=env.get("PAYLINK_RATE_LIMIT_AUTH") or "20/minute",
+        rate_limit_purchases=env.get("PAYLINK_RATE_LIMIT_PURCHASES") or "120/minute",
     )

@@ -141,6 +141,10 @@ def settings(database_url: str, redis_url: str, simulator: Simulator) -> Setting
         publish_lease_s=2.0,
         not_found_grace_s=1.0,
         processing_margin_s=1.0,
+        # Tests make far more requests per minute from one address than any client should.
+        rate_limit_default="100000/minute",
+        rate_limit_auth="100000/minute",
+        rate_limit_purchases="100000/minute",
         sweep_interval_s=0.3,
     )
 

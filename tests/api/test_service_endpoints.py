@@ -73,3 +73,18 @@ def test_docs_page_is_self_contained(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     body = page.get_data(as_text=True)
     assert "/api/v1/purchases" in body and "<script" not in body
+
+
+def test_rate_limit_answers_429_with_retry_after(settings):
+    from api import create_app
+
+    app = create_app(settings.with_overrides(rate_limit_auth="3/minute"))
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = f"10.9.{id(app) % 250}.7"  # a fresh counter
+    body = {"email": "nobody@example.com", "password": "wrong-password-1"}
+    codes = [client.post("/api/v1/auth/login", json=body).status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    limited = client.post("/api/v1/auth/login", json=body)
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0
+    assert client.get("/healthz").status_code == 200  # probes are never limited
