@@ -98,7 +98,6 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("response_status", sa.Integer(), nullable=True),
         sa.Column(
             "response_body", postgresql.JSONB(astext_type=sa.Text()), nullable=True
