@@ -66,10 +66,19 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     if services.reachable("127.0.0.1", 6379):
-        url = f"redis://127.0.0.1:6379/{9 + os.getpid() % 6}"
-        redis_lib.Redis.from_url(url).flushdb()
-        yield url
-        return
+        # Claim a database number of the shared Redis, so two suites on one machine never
+        # consume each other's Celery messages.
+        for db in range(8, 16):
+            url = f"redis://127.0.0.1:6379/{db}"
+            client = redis_lib.Redis.from_url(url)
+            if client.set("paylink:test-suite-owner", os.getpid(), nx=True, ex=3 * 3600):
+                for key in client.scan_iter():
+                    if key != b"paylink:test-suite-owner":
+                        client.delete(key)
+                yield url
+                client.flushdb()
+                return
+        pytest.exit("every Redis database 8-15 is claimed by another test run")
     port = services.free_port()
     process = services.start_redis(TESTDATA / "redis", port)
     yield f"redis://127.0.0.1:{port}/0"
