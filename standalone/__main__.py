@@ -103,22 +103,15 @@ def ensure_admin(env: dict[str, str]) -> None:
     password = env.get("PAYLINK_ADMIN_PASSWORD") or remembered(
         "admin-password", lambda: secrets.token_urlsafe(12) + "1a"
     )
-    code = (
-        "import os, sys; from shared.config import load_settings; from shared.db import Database;"
-        " from shared.users import ensure_admin;"
-        " db = Database(load_settings().database_url);"
-        " user, created = ensure_admin(db, email=sys.argv[1], password=sys.argv[2]);"
-        " print(user.id)"
-    )
     result = subprocess.run(
-        [sys.executable, "-c", code, email, password],
+        [sys.executable, "-m", "shared.bootstrap"],
         cwd=ROOT,
-        env=env,
+        env={**env, "PAYLINK_ADMIN_EMAIL": email, "PAYLINK_ADMIN_PASSWORD": password},
         check=True,
         capture_output=True,
         text=True,
     )
-    env["PAYLINK_ADMIN_ID"] = result.stdout.strip()
+    env["PAYLINK_ADMIN_ID"] = result.stdout.strip().splitlines()[-1]
     if not env.get("PAYLINK_ADMIN_PASSWORD"):
         say(f"admin: {email} / {password}  (kept in .standalone/admin-password)")
     else:
