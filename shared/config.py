@@ -22,6 +22,8 @@ SECRET_FIELDS = frozenset(
 )
 
 # Seconds between webhook attempts: 11 attempts over about a day (tests scale it down).
+# Seconds before requery number 0, 1, 2, ... of a pending purchase; the last one repeats.
+REQUERY_DELAYS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 WEBHOOK_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
 
 
@@ -75,7 +77,7 @@ class Settings:
     catalog_cache_ttl: int = 600
     verification_cache_ttl: int = 120
     requery_deadline_hours: float = 24.0
-    requery_delays: tuple[float, ...] = (10, 30, 60, 120, 300, 600)
+    requery_delays: tuple[float, ...] = REQUERY_DELAYS
     queued_grace_s: float = 15.0
     publish_lease_s: float = 60.0
     not_found_grace_s: float = 60.0
@@ -172,7 +174,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         catalog_cache_ttl=_int(env.get("PAYLINK_CATALOG_CACHE_TTL"), 600),
         verification_cache_ttl=_int(env.get("PAYLINK_VERIFICATION_CACHE_TTL"), 120),
         requery_deadline_hours=_float(env.get("PAYLINK_REQUERY_DEADLINE_HOURS"), 24.0),
-        requery_delays=_floats(env.get("PAYLINK_REQUERY_DELAYS"), (10, 30, 60, 120, 300, 600)),
+        requery_delays=_floats(env.get("PAYLINK_REQUERY_DELAYS"), REQUERY_DELAYS),
         queued_grace_s=_float(env.get("PAYLINK_QUEUED_GRACE_S"), 15.0),
         publish_lease_s=_float(env.get("PAYLINK_PUBLISH_LEASE_S"), 60.0),
         not_found_grace_s=_float(env.get("PAYLINK_NOT_FOUND_GRACE_S"), 60.0),

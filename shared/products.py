@@ -126,9 +126,3 @@ PRODUCTS: dict[str, Product] = {
         Product("jamb", Category.EDUCATION, customer=CustomerKind.PROFILE),
     )
 }
-
-
-def category_of_vtpass_service(service_id: str) -> Category | None:
-    """Return PayLink's category for a VTPass serviceID, or None if PayLink does not sell it."""
-    product = PRODUCTS.get(service_id)
-    return product.category if product else None

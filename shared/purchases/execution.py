@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from shared import audit, callbacks
 from shared.audit import storable
+from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
 from shared.products import PRODUCTS, Category
@@ -41,7 +42,7 @@ class Timing:
     publish_lease: timedelta = timedelta(seconds=60)
     processing_lease: timedelta = timedelta(seconds=75)
     not_found_grace: timedelta = timedelta(seconds=60)
-    requery_delays: tuple[float, ...] = (10, 30, 60, 120, 300, 600)
+    requery_delays: tuple[float, ...] = REQUERY_DELAYS
     requery_deadline: timedelta = timedelta(hours=24)
     max_pay_attempts: int = 6
 

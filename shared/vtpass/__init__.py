@@ -24,21 +24,12 @@ from shared.vtpass.outcome import (
 )
 from shared.vtpass.receipt import extract_receipt
 from shared.vtpass.request_id import LAGOS, is_stale, mint_request_id, request_id_date
-from shared.vtpass.retry import (
-    REQUERY_DEADLINE,
-    REQUERY_SCHEDULE,
-    backoff_seconds,
-    requery_delay,
-    should_retry_pay,
-)
 
 __all__ = [
     "ALERT_CODES",
     "AUTH_CODES",
     "KNOWN_CODES",
     "LAGOS",
-    "REQUERY_DEADLINE",
-    "REQUERY_SCHEDULE",
     "CustomerNotFound",
     "ExchangeHook",
     "Outcome",
@@ -54,14 +45,11 @@ __all__ = [
     "VTPassTransportError",
     "Variation",
     "Verification",
-    "backoff_seconds",
     "classify_pay_body",
     "classify_pay_response",
     "classify_transport_error",
     "extract_receipt",
     "is_stale",
     "mint_request_id",
-    "requery_delay",
     "request_id_date",
-    "should_retry_pay",
 ]

@@ -330,3 +330,27 @@ def test_a_late_answer_about_an_earlier_attempt_cannot_settle_a_later_one(runtim
     assert late is Next.NOTHING
     assert load(runtime, purchase_id).status == "processing"
     assert journals(runtime, purchase_id) == ["hold"]
+
+
+@pytest.mark.parametrize(
+    ("attempt", "delay"),
+    [
+        (0, timedelta(seconds=10)),
+        (1, timedelta(seconds=30)),
+        (2, timedelta(minutes=1)),
+        (3, timedelta(minutes=2)),
+        (4, timedelta(minutes=5)),
+        (5, timedelta(minutes=10)),
+        (6, timedelta(minutes=10)),
+        (500, timedelta(minutes=10)),
+    ],
+)
+def test_default_requery_schedule(attempt, delay):
+    assert Timing().requery_delay(attempt) == delay
+    assert Timing().requery_deadline == timedelta(hours=24)
+
+
+@pytest.mark.parametrize("kind", list(OutcomeKind))
+def test_only_a_pay_that_never_left_is_retried(runtime, purchase_id, kind):
+    answer = pay(runtime, purchase_id, ScriptedVTPass([outcome(kind, code=None)]))
+    assert (answer is Next.RETRY_PAY) is (kind is OutcomeKind.NOT_SENT)
