@@ -141,17 +141,25 @@ def parse_variations(body: Mapping[str, Any]) -> list[Variation]:
     return variations
 
 
+# The balance answer's own success code is a number, 1 (read as "001"); "000" is accepted too.
+_BALANCE_SUCCESS_CODES = frozenset({"000", "001"})
+
+
 def parse_balance(body: Mapping[str, Any]) -> Decimal:
     """Return the VTPass wallet balance from a ``balance`` answer."""
-    # The balance answer uses a numeric code 1 and the plural key "contents".
-    holder = as_mapping(body.get("contents")) or as_mapping(body.get("content"))
-    balance = to_decimal(holder.get("balance"))
-    if balance is None:
-        raise VTPassResponseError(
-            response_description(body) or "balance answer has no balance",
-            code=response_code(body),
-        )
-    return balance
+    code = response_code(body)
+    if code is not None and code not in _BALANCE_SUCCESS_CODES:
+        _raise_unsuccessful(code, body)
+    # Seen as {"code": 1, "contents": {"balance": 1081.82}}; "content" and a bare top-level
+    # balance are read too, as a number or as text such as "1,081.82".
+    for holder in (as_mapping(body.get("contents")), as_mapping(body.get("content")), body):
+        for key in ("balance", "Balance"):
+            balance = to_decimal(holder.get(key))
+            if balance is not None:
+                return balance
+    raise VTPassResponseError(
+        response_description(body) or "balance answer has no balance", code=code
+    )
 
 
 def parse_verification(body: Mapping[str, Any]) -> Verification:

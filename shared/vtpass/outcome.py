@@ -18,6 +18,7 @@ from shared.vtpass._parse import (
     UNPARSEABLE,
     as_mapping,
     as_text,
+    normalise_code,
     parse_json,
     parse_vtpass_datetime,
     redact,
@@ -26,7 +27,7 @@ from shared.vtpass._parse import (
     to_decimal,
 )
 from shared.vtpass.errors import VTPassNotSent
-from shared.vtpass.receipt import extract_receipt
+from shared.vtpass.receipt import extract_receipt, purchased_code
 
 __all__ = [
     "ALERT_CODES",
@@ -103,10 +104,25 @@ class Outcome:
         return self.kind in FINAL_KINDS
 
 
-def _kind_for_code(
-    code: str | None, status: str | None, operation: Operation
-) -> tuple[OutcomeKind, bool]:
+@dataclass(frozen=True)
+class _Answer:
+    """The parts of an answer that decide its kind."""
+
+    code: str | None
+    status: str | None  # content.transactions.status
+    inner_code: str | None = None  # content.response_code of an older 001 query answer
+    has_purchased_code: bool = False
+
+
+def _kind_for_code(answer: _Answer, operation: Operation) -> tuple[OutcomeKind, bool]:
     """Map a code (and transaction status) to a kind and the needs_review flag."""
+    code, status = answer.code, answer.status
+    if code == "001" and answer.inner_code not in (None, "001"):
+        # The older query format: the outcome sits one level down, in content.response_code.
+        inner = answer.inner_code
+        if inner == "000" and status is None and answer.has_purchased_code:
+            return OutcomeKind.DELIVERED, False  # processed, and what was sold is in the answer
+        return _kind_for_code(_Answer(inner, status), operation)
     if code in ("000", "001"):
         # 000 only means "processed": the transaction status is the outcome.
         return _STATUS_KINDS.get((status or "").strip().lower(), OutcomeKind.PENDING), False
@@ -126,18 +142,18 @@ def _kind_for_code(
 
 
 def _kind_for_answer(
-    http_status: int, code: str | None, status: str | None, operation: Operation
+    http_status: int, answer: _Answer, operation: Operation
 ) -> tuple[OutcomeKind, bool]:
     if http_status in (401, 403):
         # A 401/403 carrying VTPass's own credential codes is a definite
         # rejection of a pay; without them it may be a proxy or WAF.
-        if code in AUTH_CODES and operation == "pay":
+        if answer.code in AUTH_CODES and operation == "pay":
             return OutcomeKind.FAILED, False
         return OutcomeKind.PENDING, False
     if not 200 <= http_status < 300 and not 400 <= http_status < 500:
         # 5xx, 3xx (redirects are never followed) and oddities: unknown.
         return OutcomeKind.PENDING, False
-    return _kind_for_code(code, status, operation)
+    return _kind_for_code(answer, operation)
 
 
 def classify_pay_body(
@@ -151,33 +167,52 @@ def classify_pay_body(
     content = as_mapping(body.get("content"))
     transactions = as_mapping(content.get("transactions"))
     code = response_code(body)
-    status = as_text(transactions.get("status"))
-    kind, needs_review = _kind_for_answer(http_status, code, status, operation)
-    echoed_id = as_text(body.get("requestId")) or as_text(body.get("request_id"))
+    # Only the older query format (001) nests an outcome code; a top-level response_code
+    # beside it is the query's own "000" and says nothing about the purchase.
+    inner_code = normalise_code(content.get("response_code")) if code == "001" else None
+    answer = _Answer(
+        code=code,
+        status=as_text(transactions.get("status")),
+        inner_code=inner_code,
+        has_purchased_code=purchased_code(body) is not None,
+    )
+    kind, needs_review = _kind_for_answer(http_status, answer, operation)
+    echoed_id = _first_text((body, content), "requestId", "request_id")
     if expected_request_id and echoed_id and echoed_id != expected_request_id:
         # An answer about some other purchase proves nothing about this one.
         kind, needs_review = OutcomeKind.PENDING, True
     alert = code in ALERT_CODES or http_status in (401, 403)
-    amount = to_decimal(body.get("amount"))
-    if amount is None:
-        amount = to_decimal(transactions.get("amount"))
+    # A reversal's top-level amount may be VTPass's net refund, not the face value: it is
+    # recorded for reconciliation and never decides what the customer gets back.
+    amount = next(
+        (
+            a
+            for p in (body, content, transactions)
+            if (a := to_decimal(p.get("amount"))) is not None
+        ),
+        None,
+    )
     return Outcome(
         kind=kind,
         code=code,
-        description=response_description(body),
-        transaction_id=as_text(transactions.get("transactionId"))
-        or as_text(body.get("transactionId")),
+        description=(inner_code and response_description(content)) or response_description(body),
+        transaction_id=_first_text((transactions, body, content), "transactionId"),
         amount=amount,
         receipt=extract_receipt(body),
         operator_alert=alert,
         raw=redact(body),
         needs_review=needs_review,
-        status=status,
+        status=answer.status,
         request_id=echoed_id,
         transaction_date=parse_vtpass_datetime(body.get("transaction_date"))
-        or parse_vtpass_datetime(transactions.get("transaction_date")),
+        or parse_vtpass_datetime(transactions.get("transaction_date"))
+        or parse_vtpass_datetime(content.get("created_date")),
         http_status=http_status,
     )
+
+
+def _first_text(places: tuple[Mapping[str, Any], ...], *keys: str) -> str | None:
+    return next((t for p in places for k in keys if (t := as_text(p.get(k)))), None)
 
 
 def classify_pay_response(

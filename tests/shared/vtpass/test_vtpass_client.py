@@ -21,6 +21,7 @@ from shared.vtpass import (
     VTPassRejected,
     VTPassResponseError,
 )
+from shared.vtpass.catalog import parse_balance
 
 DELIVERED = {
     "code": "000",
@@ -648,3 +649,35 @@ def test_balance_without_a_balance_is_a_response_error(client, fake):
     fake.reply_json({"code": 1, "contents": {}})
     with pytest.raises(VTPassResponseError):
         client.balance()
+
+
+@pytest.mark.parametrize(
+    ("body", "balance"),
+    [
+        ({"code": 1, "contents": {"balance": 1081.82}}, "1081.82"),
+        ({"code": "1", "contents": {"balance": "1081.82"}}, "1081.82"),
+        ({"code": 1.0, "content": {"balance": 1081.82}}, "1081.82"),
+        ({"code": "000", "contents": {"balance": "1,081.82"}}, "1081.82"),
+        ({"code": "001", "content": {"Balance": "\u20a61,081.82"}}, "1081.82"),
+        ({"contents": {"balance": 0}}, "0"),
+        ({"code": 1, "balance": "250.5"}, "250.5"),
+        ({"code": 1, "contents": [], "content": {"balance": 7}}, "7"),
+    ],
+)
+def test_parse_balance_reads_every_seen_shape(body, balance):
+    assert parse_balance(body) == Decimal(balance)
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"code": 1, "contents": {"balance": "lots"}}, VTPassResponseError),
+        ({"code": 1, "contents": {"balance": True}}, VTPassResponseError),
+        ({"code": 1, "contents": None}, VTPassResponseError),
+        ({"code": "083", "response_description": "SYSTEM ERROR"}, VTPassResponseError),
+        ({"code": "016", "contents": {"balance": 10}}, VTPassRejected),
+    ],
+)
+def test_parse_balance_refuses_an_answer_without_a_trustworthy_balance(body, error):
+    with pytest.raises(error):
+        parse_balance(body)

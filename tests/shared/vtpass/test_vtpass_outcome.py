@@ -117,6 +117,90 @@ def test_001_flat_is_pending():
     assert requery(flat("001", "TRANSACTION QUERY")).kind is K.PENDING
 
 
+def query_format(inner: Any = None, purchased_code: str = "", **content: Any) -> dict:
+    """Build an older query-style answer: 001 on top, the outcome inside content."""
+    inner_fields = {} if inner is None else {"response_code": inner}
+    return {
+        "code": "001",
+        "response_code": "000",  # the query's own code, never the purchase's outcome
+        "response_description": "TRANSACTION QUERY",
+        "content": {
+            "requestId": "201908181542abc",
+            **inner_fields,
+            "response_description": "TRANSACTION SUCCESSFUL" if inner == "000" else "TRANSACTION",
+            "amount": "500.00",
+            "created_date": {
+                "date": "2019-08-18 15:20:43.000000",
+                "timezone_type": 3,
+                "timezone": "Africa/Lagos",
+            },
+            "purchased_code": purchased_code,
+            **content,
+        },
+    }
+
+
+@pytest.mark.parametrize("operation", ["pay", "requery"])
+def test_001_inner_000_with_a_purchased_code_is_delivered(operation):
+    body = query_format("000", "Token : 57880316552890870667", token="57880316552890870667")
+    outcome = classify_pay_response(200, json.dumps(body), operation=operation)
+    assert outcome.kind is K.DELIVERED
+    assert outcome.code == "001"
+    assert outcome.description == "TRANSACTION SUCCESSFUL"
+    assert outcome.request_id == "201908181542abc"
+    assert outcome.amount == Decimal("500.00")
+    assert outcome.transaction_date == datetime(2019, 8, 18, 15, 20, 43, tzinfo=LAGOS)
+    assert outcome.receipt["token"] == "57880316552890870667"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [("delivered", K.DELIVERED), ("failed", K.FAILED), ("pending", K.PENDING)],
+)
+def test_001_inner_000_with_a_transaction_status_follows_the_status(status, kind):
+    body = query_format("000", "Token : 57880316552890870667", transactions={"status": status})
+    assert requery(body).kind is kind
+
+
+def test_001_inner_000_without_status_or_purchased_code_is_pending():
+    assert requery(query_format("000")).kind is K.PENDING
+
+
+@pytest.mark.parametrize("operation", ["pay", "requery"])
+def test_001_inner_016_is_failed(operation):
+    body = query_format("016")
+    body["content"]["response_description"] = "TRANSACTION FAILED"
+    outcome = classify_pay_response(200, json.dumps(body), operation=operation)
+    assert outcome.kind is K.FAILED
+    assert outcome.description == "TRANSACTION FAILED"
+
+
+@pytest.mark.parametrize(("inner", "kind"), [(16, K.FAILED), ("040", K.REVERSED), (0, K.PENDING)])
+def test_001_inner_code_as_a_number_or_other_codes(inner, kind):
+    assert requery(query_format(inner)).kind is kind
+
+
+@pytest.mark.parametrize("inner", [None, "", "099", "083", "001", "777"])
+def test_001_without_a_clear_inner_code_is_pending(inner):
+    assert requery(query_format(inner, "Token : 57880316552890870667")).kind is K.PENDING
+
+
+def test_001_inner_request_level_rejection_on_requery_stays_pending():
+    assert requery(query_format("087")).kind is K.PENDING
+
+
+def test_001_about_another_request_id_needs_review():
+    body = json.dumps(query_format("000", "Token : 1234 5678 9012 3456 7890"))
+    outcome = classify_pay_response(200, body, operation="requery", expected_request_id="other")
+    assert (outcome.kind, outcome.needs_review) == (K.PENDING, True)
+
+
+def test_inner_response_code_is_ignored_outside_the_001_format():
+    body = current_format("pending")
+    body["content"]["response_code"] = "016"
+    assert requery(body).kind is K.PENDING
+
+
 def test_044_is_pending_and_needs_review():
     outcome = requery(flat("044", "TRANSACTION RESOLVED"))
     assert outcome.kind is K.PENDING
@@ -146,6 +230,16 @@ def test_016_is_failed():
 
 def test_040_is_reversed():
     assert requery(flat("040", "TRANSACTION REVERSAL")).kind is K.REVERSED
+
+
+@pytest.mark.parametrize("code", ["040", "000"])
+def test_reversal_keeps_vtpass_net_amount_for_reconciliation(code):
+    # VTPass's figure can be what it credited back net of commission, not the face value.
+    body = current_format("reversed", code=code, amount=48.5)
+    body["content"]["transactions"]["amount"] = "50"
+    outcome = requery(body)
+    assert outcome.kind is K.REVERSED
+    assert outcome.amount == Decimal("48.5")
 
 
 def test_091_not_processed_is_failed():
