@@ -1,4 +1,4 @@
-"""VTPass's transaction-update callback: answer fast, store, requery before any money moves."""
+"""VTPass's notices: answer fast, store, requery before any money moves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, Response, jsonify, request
 
 from api.deps import runtime
-from shared.callbacks import store_callback
+from shared.callbacks import receive_notice
 from shared.errors import NotFound
 from workers.publish import publish_requery
 
@@ -25,7 +25,7 @@ def receive(token: str) -> Response:
         body = json.loads(request.get_data() or b"null")
     except ValueError:
         body = {"unparseable": request.get_data(as_text=True)[:2000]}
-    purchase_id = store_callback(runtime().db, body)
+    purchase_id = receive_notice(runtime().db, runtime().catalog, body)
     if purchase_id is not None:
         publish_requery(purchase_id)
     return jsonify({"response": "success"})

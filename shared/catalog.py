@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
+
+import redis
 
 from shared.cache import CacheState, ResponseCache
 from shared.errors import UpstreamUnavailable
 from shared.products import CATEGORY_NAMES, PRODUCTS, VTPASS_CATEGORY, Category
 from shared.vtpass import VTPassClient, VTPassError
+
+log = logging.getLogger(__name__)
 
 
 def _money(value: Decimal | None) -> str | None:
@@ -76,6 +81,15 @@ class Catalog:
             ]
 
         return self._cached(f"variations:{service_id}", fetch)
+
+    def forget_variations(self, service_ids: tuple[str, ...] = ()) -> None:
+        """Drop cached plans of these services (of every service when none is named)."""
+        for service_id in service_ids or tuple(PRODUCTS):
+            try:
+                self.cache.invalidate(f"variations:{service_id}")
+            except redis.RedisError:
+                # The copy then expires with its TTL; the notice is stored either way.
+                log.warning("could not drop cached plans", extra={"service_id": service_id})
 
     def variation(self, service_id: str, code: str) -> dict[str, Any] | None:
         """Return one plan of a service, or None if it has no such plan."""

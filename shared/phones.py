@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import re
 
-# VTPass's sandbox test values, accepted wherever a phone goes in sandbox mode.
-SANDBOX_PHONES = frozenset(
-    {"08011111111", "201000000000", "300000000000", "400000000000", "500000000000"}
+# VTPass's sandbox test values (success, pending, timeout, no response, unexpected response,
+# smartcard and Spectranet, prepaid and postpaid meter, JAMB profile), accepted wherever a
+# phone or customer number goes in sandbox mode, so every documented outcome can be reached.
+SANDBOX_VALUES = frozenset(
+    {
+        "08011111111",
+        "201000000000",
+        "300000000000",
+        "400000000000",
+        "500000000000",
+        "1212121212",
+        "1111111111111",
+        "1010101010101",
+        "0123456789",
+    }
 )
 
 _SEPARATORS = re.compile(r"[\s\-().]")
@@ -20,7 +32,7 @@ class InvalidPhone(ValueError):
 def normalise_phone(raw: str, *, sandbox: bool) -> str:
     """Return `raw` as an 11-digit local number (`0803...`), or raise InvalidPhone."""
     compact = _SEPARATORS.sub("", raw.strip())
-    if sandbox and compact in SANDBOX_PHONES:
+    if sandbox and compact in SANDBOX_VALUES:
         return compact
     if compact.startswith("+"):
         compact = compact[1:]

@@ -30,6 +30,7 @@ from shared.products import PRODUCTS, Category
 from shared.purchases.states import REQUERYABLE, transition
 from shared.purchases.states import PurchaseStatus as S
 from shared.vtpass import Outcome, OutcomeKind, VTPassClient, is_stale, mint_request_id
+from shared.vtpass.receipt import conflict_note
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,8 @@ def _decide(
         if kind is OutcomeKind.REVERSED:
             move(
                 S.REVERSED,
-                f"VTPass reversed it after delivery: {outcome.description}",
+                f"VTPass reversed it after delivery: {outcome.description}"
+                + _refund_note(purchase, outcome),
                 error=_error(outcome),
             )
         return Next.NOTHING
@@ -208,11 +210,16 @@ def _decide(
         f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}", max_chars=500
     )
     if kind is OutcomeKind.DELIVERED:
-        move(S.DELIVERED, described, receipt=storable(outcome.receipt) or None, **known)
+        receipt = outcome.receipt_for(purchase.category)
+        note = conflict_note(receipt)
+        reason = f"{described}; {note}" if note else described
+        move(S.DELIVERED, reason, receipt=storable(receipt) or None, **known)
     elif kind is OutcomeKind.FAILED:
         move(S.FAILED, described, error=_error(outcome), **known)
     elif kind is OutcomeKind.REVERSED:
-        move(S.REVERSED, described, error=_error(outcome), **known)
+        move(
+            S.REVERSED, described + _refund_note(purchase, outcome), error=_error(outcome), **known
+        )
     elif kind is OutcomeKind.NOT_SENT and operation == "pay":
         if purchase.pay_attempts >= timing.max_pay_attempts:
             move(
@@ -298,6 +305,14 @@ class _Mover:
         )
 
 
+def _refund_note(purchase: Purchase, outcome: Outcome) -> str:
+    # The wallet gets back what the customer was charged (the ledger moves purchase.amount);
+    # VTPass's own figure is often its refund net of commission, kept for reconciliation.
+    if outcome.amount is None:
+        return ""
+    return f"; {purchase.amount} back to the wallet (VTPass reported {outcome.amount})"
+
+
 def _error(outcome: Outcome) -> dict[str, Any]:
     return storable(
         {
@@ -317,5 +332,6 @@ def _exchange_detail(purchase: Purchase, outcome: Outcome) -> dict[str, Any]:
         "description": outcome.description,
         "http_status": outcome.http_status,
         "transaction_id": outcome.transaction_id,
+        "amount": None if outcome.amount is None else str(outcome.amount),
         "response": outcome.raw,
     }

@@ -103,6 +103,11 @@ class Outcome:
         """Return True if this outcome settles the purchase (a later reversal is still possible)."""
         return self.kind in FINAL_KINDS
 
+    def receipt_for(self, category: str | None) -> dict[str, Any]:
+        """Return the receipt read as a purchase of this PayLink category needs it."""
+        # Only the purchase knows its category: a WAEC "Token:" is a PIN, not a meter token.
+        return self.receipt if self.raw is None else extract_receipt(self.raw, category=category)
+
 
 @dataclass(frozen=True)
 class _Answer:

@@ -144,3 +144,43 @@ def test_phone_forms_are_normalised(make_user, fund, buy, phone):
     response = buy(user, phone=phone, service_id="glo", amount=100)
     assert response.status_code == 202
     assert response.get_json()["phone"] == "08031234567"
+
+
+SANDBOX_CUSTOMERS = [
+    {"service_id": "spectranet", "variation_code": "spectranet-1000", "customer_id": "1212121212"},
+    {"service_id": "mtn-data", "variation_code": "mtn-10mb-100", "customer_id": "1212121212"},
+    {"service_id": "jamb", "variation_code": "utme-mock", "customer_id": "201000000000"},
+    {"service_id": "smile-direct", "variation_code": "624", "customer_id": "0123456789"},
+    {"service_id": "dstv", "variation_code": "dstv-padi", "customer_id": "300000000000"},
+    {
+        "service_id": "ikeja-electric",
+        "type": "prepaid",
+        "amount": 1000,
+        "customer_id": "1010101010101",
+    },
+]
+
+
+@pytest.mark.parametrize("body", SANDBOX_CUSTOMERS, ids=lambda b: b["service_id"])
+def test_every_sandbox_value_is_a_customer_number_in_sandbox_mode_only(
+    make_user, fund, buy, runtime, monkeypatch, body
+):
+    user = make_user()
+    fund(user, "100000")
+    response = buy(user, phone="08011111111", **body)
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["customer_id"] == body["customer_id"]
+    monkeypatch.setattr(runtime, "settings", runtime.settings.with_overrides(vtpass_mode="live"))
+    if body["service_id"] in ("spectranet", "mtn-data", "jamb"):
+        refused = buy(user, phone="08011111111", **body)
+        assert refused.status_code == 422
+        assert "customer_id" in refused.get_json()["error"]["fields"]
+
+
+def test_a_sandbox_value_is_never_a_customer_for_airtime(make_user, fund, buy):
+    user = make_user()
+    fund(user, "1000")
+    response = buy(
+        user, phone="08011111111", service_id="mtn", amount=100, customer_id="1212121212"
+    )
+    assert response.status_code == 422

@@ -12,13 +12,13 @@ from sqlalchemy import update
 
 from shared import ledger
 from shared.db import utcnow
-from shared.models import Journal, Purchase
+from shared.models import AuditEntry, Journal, Purchase
 from shared.products import PRODUCTS
 from shared.purchases import execution, sweeper
 from shared.purchases.acceptance import accept_purchase
 from shared.purchases.execution import Next, Timing
 from shared.purchases.pricing import PricedPurchase, PurchaseRequest
-from shared.vtpass import LAGOS, Outcome, OutcomeKind, mint_request_id
+from shared.vtpass import LAGOS, Outcome, OutcomeKind, classify_pay_body, mint_request_id
 
 TIMING = Timing(
     queued_grace=timedelta(hours=1),
@@ -54,29 +54,41 @@ def outcome(kind: OutcomeKind, **kw) -> Outcome:
 
 
 @pytest.fixture
-def purchase_id(runtime, make_user):
-    """A queued, funded airtime purchase that no worker will touch."""
-    user = make_user()
-    with runtime.db.transaction() as session:
-        ledger.credit(
-            session,
+def new_purchase(runtime, make_user):
+    """Make a queued purchase, funded with 1000, that no worker will touch."""
+
+    def make(service_id: str = "mtn", amount: str = "100.00") -> str:
+        user = make_user()
+        with runtime.db.transaction() as session:
+            ledger.credit(
+                session,
+                user_id=user.id,
+                amount=Decimal("1000"),
+                reference=uuid.uuid4().hex,
+                actor="test",
+            )
+        accepted = accept_purchase(
+            runtime.db,
             user_id=user.id,
-            amount=Decimal("1000"),
-            reference=uuid.uuid4().hex,
-            actor="test",
+            idempotency_key=uuid.uuid4().hex,
+            raw_body={},
+            request=PurchaseRequest(
+                service_id=service_id, phone="08011111111", amount=Decimal(amount)
+            ),
+            price=lambda r: PricedPurchase(
+                PRODUCTS[service_id], Decimal(amount), "08011111111", None, None, None, None
+            ),
+            timing=TIMING,
         )
-    accepted = accept_purchase(
-        runtime.db,
-        user_id=user.id,
-        idempotency_key=uuid.uuid4().hex,
-        raw_body={},
-        request=PurchaseRequest(service_id="mtn", phone="08011111111", amount=Decimal("100")),
-        price=lambda r: PricedPurchase(
-            PRODUCTS["mtn"], Decimal("100.00"), "08011111111", None, None, None, None
-        ),
-        timing=TIMING,
-    )
-    return accepted.purchase_id
+        return accepted.purchase_id
+
+    return make
+
+
+@pytest.fixture
+def purchase_id(new_purchase):
+    """A queued, funded airtime purchase of 100 that no worker will touch."""
+    return new_purchase()
 
 
 def load(runtime, purchase_id) -> Purchase:
@@ -236,6 +248,90 @@ def test_delivered_can_only_become_reversed_with_a_refund(runtime, purchase_id, 
     ledger_ok()
 
 
+def wallet(runtime, purchase_id) -> ledger.Balance:
+    with runtime.db.sessions() as session:
+        return ledger.balance(session, load(runtime, purchase_id).user_id)
+
+
+def amounts(runtime, purchase_id) -> dict[str, Decimal]:
+    with runtime.db.sessions() as session:
+        rows = session.query(Journal).filter_by(purchase_id=purchase_id)
+        return {j.kind: j.amount for j in rows}
+
+
+def reversal(net: str) -> Outcome:
+    """A 040 whose top-level amount is VTPass's net refund, as live answers have carried."""
+    return outcome(OutcomeKind.REVERSED, code="040", amount=Decimal(net), raw={"amount": net})
+
+
+def test_reversal_refunds_what_the_customer_paid_not_vtpass_net_figure(
+    runtime, new_purchase, ledger_ok
+):
+    purchase_id = new_purchase(amount="50.00")
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED)]))
+    assert wallet(runtime, purchase_id).available == Decimal("950.00")
+    for _ in range(2):  # a repeated notice is requeried again: still one refund
+        requery(runtime, purchase_id, ScriptedVTPass([reversal("48.5")]))
+    p = load(runtime, purchase_id)
+    assert p.status == "reversed"
+    assert amounts(runtime, purchase_id) == {
+        "hold": Decimal("50.00"),
+        "capture": Decimal("50.00"),
+        "refund": Decimal("50.00"),
+    }
+    assert journals(runtime, purchase_id) == ["capture", "hold", "refund"]
+    assert wallet(runtime, purchase_id) == ledger.Balance(Decimal("1000.00"), Decimal("0.00"))
+    assert "VTPass reported 48.5" in p.history[-1].reason
+    with runtime.db.sessions() as session:
+        exchanges = session.query(AuditEntry).filter_by(
+            purchase_id=purchase_id, action="vtpass.requery"
+        )
+        assert {e.detail["amount"] for e in exchanges} == {"48.5"}
+    ledger_ok()
+
+
+def test_reversal_while_pending_releases_the_full_hold(runtime, new_purchase, ledger_ok):
+    purchase_id = new_purchase(amount="50.00")
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.PENDING)]))
+    requery(runtime, purchase_id, ScriptedVTPass([reversal("48.5")]))
+    assert load(runtime, purchase_id).status == "reversed"
+    assert amounts(runtime, purchase_id) == {"hold": Decimal("50.00"), "release": Decimal("50.00")}
+    assert wallet(runtime, purchase_id).available == Decimal("1000.00")
+    ledger_ok()
+
+
+def test_two_different_tokens_are_both_on_the_receipt_and_in_the_history(runtime, new_purchase):
+    purchase_id = new_purchase("portharcourt-electric", "1000.00")
+    body = {
+        "code": "000",
+        "purchased_code": "Token : 4530 4185 7392 1176 2840",
+        "token": "45304185739211769014",
+        "content": {"transactions": {"status": "delivered"}},
+    }
+    answer = classify_pay_body(body, operation="pay")
+    pay(runtime, purchase_id, ScriptedVTPass([answer]))
+    p = load(runtime, purchase_id)
+    assert p.status == "delivered"
+    assert p.receipt["token"] == "45304185739211762840"
+    assert p.receipt["token_candidates"] == ["45304185739211762840", "45304185739211769014"]
+    assert "45304185739211769014" in p.history[-1].reason
+
+
+def test_an_education_token_is_a_pin_whatever_the_answer_looks_like(runtime, new_purchase):
+    purchase_id = new_purchase("waec-registration", "900.00")
+    body = {
+        "code": "001",
+        "content": {"response_code": "000", "purchased_code": "Token: 0100234567890"},
+    }
+    pay(runtime, purchase_id, ScriptedVTPass([classify_pay_body(body, operation="pay")]))
+    p = load(runtime, purchase_id)
+    assert p.status == "delivered"
+    assert p.receipt == {
+        "purchased_code": "Token: 0100234567890",
+        "pins": [{"pin": "0100234567890"}],
+    }
+
+
 def test_sweeper_recovers_a_purchase_abandoned_mid_call(runtime, purchase_id, ledger_ok):
     class Crash(Exception):
         pass
@@ -285,13 +381,12 @@ def test_odd_characters_from_vtpass_never_stop_the_outcome_being_recorded(runtim
         OutcomeKind.DELIVERED,
         transaction_id="T" * 300,
         description="ok\x00",
-        receipt={"token": "12\x0034", "note\x00": ["x\x00"]},
-        raw={"weird\x00": "value\x00"},
+        raw={"purchased_code": "Airtime\x00 ok", "weird\x00": "v\x00"},
     )
     pay(runtime, purchase_id, ScriptedVTPass([odd]))
     p = load(runtime, purchase_id)
     assert p.status == "delivered"
-    assert p.receipt == {"token": "1234", "note": ["x"]}
+    assert p.receipt == {"purchased_code": "Airtime ok"}
     assert len(p.vtpass_transaction_id) == 128
 
 
