@@ -54,7 +54,7 @@ def callback_request_id(body: Any) -> str | None:
     for key in ("requestId", "request_id"):
         if isinstance(data.get(key), str | int):
             return str(data[key])
-    content = data.get("content") if isinstance(data.get("content"), dict) else {}
+    content: dict[str, Any] = data["content"] if isinstance(data.get("content"), dict) else {}
     # The older query format puts it in content, the current one also in its transaction.
     for holder in (content, content.get("transactions")):
         if isinstance(holder, dict) and isinstance(holder.get("requestId"), str | int):

@@ -1,4 +1,4 @@
-"""The VTPass callback URL for every notice type: always success, only transaction-update requeries."""
+"""The VTPass callback URL: every notice type answers success; only transaction-update requeries."""
 
 from __future__ import annotations
 

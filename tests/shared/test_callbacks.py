@@ -1,4 +1,4 @@
-"""VTPass notices by type: transaction-update names a purchase, variations-update refreshes plans."""
+"""VTPass notices by type: transaction-update names a purchase, variations-update drops plans."""
 
 from __future__ import annotations
 
