@@ -51,8 +51,20 @@ BEHAVIOURS = frozenset(
     }
 )
 FINAL_STATUSES = frozenset({"delivered", "failed", "reversed"})
+# How a transaction's pay/requery bodies are laid out (responses.py builds each).
+FORMATS = frozenset({"current", "legacy", "query"})
 SCRIPT_KEYS = frozenset(
-    {"customer", "behaviour", "times", "resolve_after_requeries", "final_status", "stall_s", "code"}
+    {
+        "customer",
+        "behaviour",
+        "times",
+        "resolve_after_requeries",
+        "final_status",
+        "stall_s",
+        "code",
+        "fields",
+        "format",
+    }
 )
 
 GARBAGE_HTML = (
@@ -71,6 +83,8 @@ class Script:
     final_status: str = "delivered"
     stall_s: float | None = None  # None: the app's TIMEOUT_STALL_S
     code: str | None = None  # fail / odd_code answer code
+    fields: dict | None = None  # product fields to answer with once delivered (None: minted)
+    format: str | None = None  # body layout (None: the service's own)
 
     @property
     def charges(self) -> bool:
@@ -142,6 +156,12 @@ def parse_script(body: dict) -> Script:
     code = body.get("code")
     if code is not None and not isinstance(code, str):
         raise ValueError("code must be a string")
+    fields = body.get("fields")
+    if fields is not None and not isinstance(fields, dict):
+        raise ValueError("fields must be a JSON object")
+    answer_format = body.get("format")
+    if answer_format is not None and answer_format not in FORMATS:
+        raise ValueError(f"format must be one of {sorted(FORMATS)}")
     return Script(
         behaviour=behaviour,
         customer=customer,
@@ -150,6 +170,8 @@ def parse_script(body: dict) -> Script:
         final_status=final_status,
         stall_s=stall_s,
         code=code,
+        fields=fields,
+        format=answer_format,
     )
 
 

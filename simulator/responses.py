@@ -1,4 +1,14 @@
-"""VTPass response bodies: flat codes and the pay/requery transaction body in both formats."""
+"""VTPass response bodies: flat codes and the pay/requery transaction body in three formats.
+
+- ``current``: ``code`` 000, the outcome in ``content.transactions.status``.
+- ``legacy``: the same with ``transactionId`` at the top and ``transaction_date`` an object.
+- ``query``: the older TRANSACTION QUERY answer, ``code`` 001 with the outcome one level down
+  in ``content.response_code`` (000 processed, 016 failed, 040 reversed, 099 still
+  processing) and the product fields inside ``content``; it carries no transaction status.
+
+A reversed transaction's top-level ``amount`` is what VTPass credited back to the merchant
+wallet (the amount less commission), as live reversal answers have carried it.
+"""
 
 from __future__ import annotations
 
@@ -55,10 +65,54 @@ def _plain(value: Decimal) -> str:
     return str(number(value))
 
 
+# content.response_code and its description in the query format, by transaction status.
+QUERY_OUTCOMES = {
+    "delivered": ("000", "TRANSACTION SUCCESSFUL"),
+    "failed": ("016", "TRANSACTION FAILED"),
+    "reversed": ("040", "TRANSACTION REVERSAL"),
+}
+
+
+def _face_or_net(txn: Txn) -> Decimal:
+    return txn.total_amount if txn.status == "reversed" else txn.amount
+
+
+def _lagos_date(txn: Txn) -> dict:
+    return {
+        "date": txn.created_at.astimezone(LEGACY_TZ).strftime("%Y-%m-%d %H:%M:%S.000000"),
+        "timezone_type": 3,
+        "timezone": "Africa/Lagos",
+    }
+
+
+def query_body(txn: Txn) -> dict:
+    """Build the older 001 TRANSACTION QUERY body for a transaction."""
+    inner, description = QUERY_OUTCOMES.get(txn.status, ("099", "TRANSACTION IS PROCESSING"))
+    content: dict = {
+        "requestId": txn.request_id,
+        "response_code": inner,
+        "response_description": description,
+        "amount": f"{_face_or_net(txn):.2f}",
+        "created_date": _lagos_date(txn),
+        "purchased_code": "",
+    }
+    if txn.status == "delivered":
+        content.update(txn.extras)
+    return {
+        "code": "001",
+        "response_code": "000",
+        "response_description": "TRANSACTION QUERY",
+        "content": content,
+    }
+
+
 def transaction_body(txn: Txn) -> dict:
     """Build the pay/requery body for a transaction in its current status."""
     service = SERVICES[txn.service_id]
-    legacy = service.legacy_format
+    answer_format = txn.answer_format or ("legacy" if service.legacy_format else "current")
+    if answer_format == "query":
+        return query_body(txn)
+    legacy = answer_format == "legacy"
     transactions = {
         "status": txn.status,
         "product_name": service.name,
@@ -86,19 +140,15 @@ def transaction_body(txn: Txn) -> dict:
         "content": {"transactions": transactions},
         "response_description": "TRANSACTION SUCCESSFUL" if delivered else "TRANSACTION PROCESSED",
         "requestId": txn.request_id,
-        "amount": number(txn.amount),
+        "amount": number(_face_or_net(txn)),
         "transaction_date": txn.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z"),
         "purchased_code": "",
     }
     if legacy:
         del transactions["transactionId"]
-        body["amount"] = f"{txn.amount:.2f}"
+        body["amount"] = f"{_face_or_net(txn):.2f}"
         body["transactionId"] = txn.transaction_id
-        body["transaction_date"] = {
-            "date": txn.created_at.astimezone(LEGACY_TZ).strftime("%Y-%m-%d %H:%M:%S.000000"),
-            "timezone_type": 3,
-            "timezone": "Africa/Lagos",
-        }
+        body["transaction_date"] = _lagos_date(txn)
     if delivered:
         body.update(txn.extras)
     return body

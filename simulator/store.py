@@ -32,6 +32,7 @@ class Txn:
     requeries_left: int | None = None  # None: no automatic resolution
     final_status: str = "delivered"
     pay_calls: int = 1
+    answer_format: str | None = None  # None: the service's own (see responses.py)
 
     @property
     def total_amount(self) -> Decimal:
@@ -126,6 +127,9 @@ class Ledger:
             draft.processing = script.behaviour == "processing"
             draft.requeries_left = script.resolve_after_requeries
             draft.final_status = script.final_status
+            draft.answer_format = script.format
+            if script.fields is not None:
+                draft.extras = dict(script.fields)
             if draft.charged:
                 self._balance -= draft.total_amount
             self._txns[draft.request_id] = draft

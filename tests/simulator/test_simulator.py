@@ -463,6 +463,94 @@ def test_script_with_unknown_key_is_rejected(client):
     assert response.status_code == 400 and "resolve_after" in response.get_json()["error"]
 
 
+def test_script_fields_replace_the_minted_product_fields(client):
+    fields = {"purchased_code": "Token : 1111 2222 3333 4444 5555", "token": "11112222333344449999"}
+    script(client, customer="45454545454", behaviour="deliver", fields=fields)
+    meter = {"serviceID": "portharcourt-electric", "billersCode": "45454545454"}
+    body = pay(client, **meter, variation_code="prepaid", amount=1000)
+    assert status(body) == "delivered"
+    assert (body["purchased_code"], body["token"]) == (fields["purchased_code"], fields["token"])
+    assert "units" not in body
+
+
+def test_script_fields_show_only_once_delivered(client):
+    script(
+        client,
+        customer="08012121212",
+        behaviour="pending",
+        resolve_after_requeries=1,
+        fields={"Voucher": ["SHMXAAAA1111", "SHMXBBBB2222"]},
+    )
+    request_id = rid()
+    first = pay(
+        client,
+        request_id=request_id,
+        serviceID="showmax",
+        variation_code="full",
+        phone="08012121212",
+    )
+    assert status(first) == "pending" and "Voucher" not in first
+    requery(client, request_id)
+    assert requery(client, request_id)["Voucher"] == ["SHMXAAAA1111", "SHMXBBBB2222"]
+
+
+def test_query_format_puts_the_outcome_and_fields_inside_content(client):
+    script(client, customer="1111111111111", behaviour="deliver", format="query", times=1)
+    request_id = rid()
+    meter = {"serviceID": "ikeja-electric", "billersCode": "1111111111111"}
+    body = pay(client, request_id=request_id, **meter, variation_code="prepaid", amount=5000)
+    assert (body["code"], body["response_code"]) == ("001", "000")
+    content = body["content"]
+    assert (content["requestId"], content["response_code"]) == (request_id, "000")
+    assert content["purchased_code"].startswith("Token : ") and content["units"] == "79.9 kWh"
+    assert content["amount"] == "5000.00" and "transactions" not in content
+    assert requery(client, request_id) == body
+
+
+@pytest.mark.parametrize(("final", "inner"), [("delivered", "000"), ("failed", "016")])
+def test_query_format_while_pending_then_resolved(client, final, inner):
+    script(
+        client,
+        customer="08013131313",
+        behaviour="pending",
+        resolve_after_requeries=1,
+        final_status=final,
+        format="query",
+    )
+    request_id = rid()
+    first = pay(client, request_id=request_id, phone="08013131313")
+    assert (first["code"], first["content"]["response_code"]) == ("001", "099")
+    requery(client, request_id)
+    assert requery(client, request_id)["content"]["response_code"] == inner
+
+
+@pytest.mark.parametrize(("key", "value"), [("fields", ["x"]), ("format", "xml")])
+def test_script_with_bad_fields_or_format_is_rejected(client, key, value):
+    body = {"customer": "08011111111", "behaviour": "deliver", key: value}
+    response = client.post("/_sim/scripts", json=body)
+    assert response.status_code == 400 and key in response.get_json()["error"]
+
+
+@pytest.mark.parametrize("answer_format", ["current", "legacy", "query"])
+def test_a_reversal_answers_the_net_amount_credited_back(client, answer_format):
+    script(client, customer="08014141414", behaviour="deliver", format=answer_format)
+    request_id = rid()
+    body = {
+        "serviceID": "glo-sme-data",
+        "variation_code": "glo-dg-50",
+        "billersCode": "08014141414",
+    }
+    delivered = pay(client, request_id=request_id, phone="08014141414", **body)
+    assert client.post(f"/_sim/transactions/{request_id}/reverse").status_code == 200
+    reversed_ = requery(client, request_id)
+    gross, net = (
+        (delivered["content"]["amount"], reversed_["content"]["amount"])
+        if answer_format == "query"
+        else (delivered["amount"], reversed_["amount"])
+    )
+    assert float(gross) == 50 and float(net) == 48.5
+
+
 def test_script_charge_then_drop(live):
     requests.post(
         f"{live.url}/_sim/scripts", json={"customer": "1234567890", "behaviour": "charge_then_drop"}
