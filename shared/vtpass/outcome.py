@@ -122,12 +122,8 @@ class _Answer:
 def _kind_for_code(answer: _Answer, operation: Operation) -> tuple[OutcomeKind, bool]:
     """Map a code (and transaction status) to a kind and the needs_review flag."""
     code, status = answer.code, answer.status
-    if code == "001" and answer.inner_code not in (None, "001"):
-        # The older query format: the outcome sits one level down, in content.response_code.
-        inner = answer.inner_code
-        if inner == "000" and status is None and answer.has_purchased_code:
-            return OutcomeKind.DELIVERED, False  # processed, and what was sold is in the answer
-        return _kind_for_code(_Answer(inner, status), operation)
+    if code == "001" and answer.inner_code is not None:
+        return _kind_for_inner_code(answer), False
     if code in ("000", "001"):
         # 000 only means "processed": the transaction status is the outcome.
         return _STATUS_KINDS.get((status or "").strip().lower(), OutcomeKind.PENDING), False
@@ -144,6 +140,22 @@ def _kind_for_code(answer: _Answer, operation: Operation) -> tuple[OutcomeKind, 
         return OutcomeKind.PENDING, False
     # 099, 089, 083, 014 and anything unknown: the purchase may exist; requery.
     return OutcomeKind.PENDING, False
+
+
+def _kind_for_inner_code(answer: _Answer) -> OutcomeKind:
+    """Read the older query format, whose outcome sits one level down in content.response_code."""
+    inner = answer.inner_code
+    if inner == "000":
+        if answer.status is None and answer.has_purchased_code:
+            return OutcomeKind.DELIVERED  # processed, and what was sold is in the answer
+        return _STATUS_KINDS.get((answer.status or "").strip().lower(), OutcomeKind.PENDING)
+    if inner in _FINAL_ON_REQUERY:
+        return OutcomeKind.FAILED
+    if inner == "040":
+        return OutcomeKind.REVERSED
+    # Only these inner codes are known to describe the purchase; a nested 015 is no proof
+    # that VTPass never saw it (that would allow a second pay), so the rest stay pending.
+    return OutcomeKind.PENDING
 
 
 def _kind_for_answer(

@@ -175,12 +175,14 @@ def test_001_inner_016_is_failed(operation):
     assert outcome.description == "TRANSACTION FAILED"
 
 
-@pytest.mark.parametrize(("inner", "kind"), [(16, K.FAILED), ("040", K.REVERSED), (0, K.PENDING)])
+@pytest.mark.parametrize(
+    ("inner", "kind"), [(16, K.FAILED), ("091", K.FAILED), ("040", K.REVERSED), (0, K.PENDING)]
+)
 def test_001_inner_code_as_a_number_or_other_codes(inner, kind):
     assert requery(query_format(inner)).kind is kind
 
 
-@pytest.mark.parametrize("inner", [None, "", "099", "083", "001", "777"])
+@pytest.mark.parametrize("inner", [None, "", "099", "083", "001", "777", "015", "014", "011"])
 def test_001_without_a_clear_inner_code_is_pending(inner):
     assert requery(query_format(inner, "Token : 57880316552890870667")).kind is K.PENDING
 
