@@ -201,14 +201,8 @@ def classify_pay_body(
     alert = code in ALERT_CODES or http_status in (401, 403)
     # A reversal's top-level amount may be VTPass's net refund, not the face value: it is
     # recorded for reconciliation and never decides what the customer gets back.
-    amount = next(
-        (
-            a
-            for p in (body, content, transactions)
-            if (a := to_decimal(p.get("amount"))) is not None
-        ),
-        None,
-    )
+    amounts = (to_decimal(place.get("amount")) for place in (body, content, transactions))
+    amount = next((a for a in amounts if a is not None), None)
     return Outcome(
         kind=kind,
         code=code,
