@@ -29,8 +29,14 @@ from shared.models import Purchase
 from shared.products import PRODUCTS, Category
 from shared.purchases.states import REQUERYABLE, transition
 from shared.purchases.states import PurchaseStatus as S
-from shared.vtpass import Outcome, OutcomeKind, VTPassClient, is_stale, mint_request_id
-from shared.vtpass.receipt import conflict_note
+from shared.vtpass import (
+    Outcome,
+    OutcomeKind,
+    VTPassClient,
+    conflict_note,
+    is_stale,
+    mint_request_id,
+)
 
 log = logging.getLogger(__name__)
 

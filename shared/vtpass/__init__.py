@@ -22,7 +22,7 @@ from shared.vtpass.outcome import (
     classify_pay_response,
     classify_transport_error,
 )
-from shared.vtpass.receipt import extract_receipt
+from shared.vtpass.receipt import conflict_note, extract_receipt
 from shared.vtpass.request_id import LAGOS, is_stale, mint_request_id, request_id_date
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "classify_pay_body",
     "classify_pay_response",
     "classify_transport_error",
+    "conflict_note",
     "extract_receipt",
     "is_stale",
     "mint_request_id",

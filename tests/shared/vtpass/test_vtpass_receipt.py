@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.vtpass import extract_receipt
-from shared.vtpass.receipt import conflict_note
+from shared.vtpass import conflict_note, extract_receipt
 
 IKEDC_TOKEN = "26362054405982757802"
 
