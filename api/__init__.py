@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["paylink"] = Runtime(settings)
 
     from api.auth import configure_jwt
+    from api.cors import init_cors
     from api.errors import register_error_handlers
     from api.extensions import jwt, limiter
     from api.metrics import init_metrics
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     limiter.init_app(app)
     configure_jwt(jwt)
     register_error_handlers(app)
+    init_cors(app, settings)
     init_metrics(app, app.extensions["paylink"].db)
     celery_init_app(app, settings)
 

@@ -6,6 +6,7 @@ Every variable is documented in `.env.example`. The names in PRODUCT.md are fixe
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -27,6 +28,10 @@ REQUERY_DELAYS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 WEBHOOK_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 28800.0)
 
 
+# An exact browser origin: never "*", never a path (credentials and wildcards never mix).
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
 class ConfigError(RuntimeError):
     """The environment does not describe a runnable PayLink."""
 
@@ -43,6 +48,10 @@ def _int(value: str | None, default: int) -> int:
 
 def _float(value: str | None, default: float) -> float:
     return float(value) if value not in (None, "") else default
+
+
+def _strings(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
 def _floats(value: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
@@ -88,6 +97,12 @@ class Settings:
     rate_limit_default: str = "600/minute"
     rate_limit_auth: str = "20/minute"
     rate_limit_purchases: str = "120/minute"
+    # Browser origins allowed to call the API (exact `scheme://host[:port]`); none by default.
+    cors_origins: tuple[str, ...] = ()
+    # Where browsers open live-status streams (the stream process); empty: this same origin.
+    stream_url: str = ""
+    stream_heartbeat_s: float = 15.0
+    streams_per_user: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -116,6 +131,12 @@ class Settings:
         """Refuse to run production without its secrets and services."""
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ConfigError(
+                    f"PAYLINK_CORS_ORIGINS: {origin!r} is not an exact origin "
+                    "(scheme://host[:port], no wildcard, no path)"
+                )
         if not self.is_production:
             return
         missing = [
@@ -184,4 +205,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         rate_limit_default=env.get("PAYLINK_RATE_LIMIT_DEFAULT") or "600/minute",
         rate_limit_auth=env.get("PAYLINK_RATE_LIMIT_AUTH") or "20/minute",
         rate_limit_purchases=env.get("PAYLINK_RATE_LIMIT_PURCHASES") or "120/minute",
+        cors_origins=_strings(env.get("PAYLINK_CORS_ORIGINS")),
+        stream_url=(env.get("PAYLINK_STREAM_URL") or "").rstrip("/"),
+        stream_heartbeat_s=_float(env.get("PAYLINK_STREAM_HEARTBEAT_S"), 15.0),
+        streams_per_user=_int(env.get("PAYLINK_STREAMS_PER_USER"), 5),
     )
