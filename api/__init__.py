@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         metrics,
         openapi,
         purchases,
+        streams,
         verifications,
         vtpass_callback,
         wallet,
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         webhooks,
         events,
+        streams,
         metrics,
         openapi,
     ):

@@ -40,7 +40,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(PayLinkError)
     def domain_error(e: PayLinkError) -> tuple[Response, int]:
-        return error_response(e.status, e.code, e.message, e.fields)
+        response, status = error_response(e.status, e.code, e.message, e.fields)
+        if e.retry_after is not None:
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response, status
 
     @app.errorhandler(HTTPException)
     def http_error(e: HTTPException) -> tuple[Response, int]:

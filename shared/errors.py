@@ -11,6 +11,7 @@ PayLinkError
  ├── IdempotencyKeyReused    422 idempotency_key_reused
  ├── IdempotencyInProgress   409 idempotency_in_progress
  ├── CustomerNotFound        422 customer_not_found
+ ├── TooManyRequests         429 rate_limited (with Retry-After)
  ├── UpstreamUnavailable     503 upstream_unavailable
  └── ServiceUnavailable      503 service_unavailable
 """
@@ -24,6 +25,7 @@ class PayLinkError(Exception):
     status = 500
     code = "internal_error"
     message = "Something went wrong."
+    retry_after: int | None = None  # seconds, sent as Retry-After when set
 
     def __init__(self, message: str | None = None, *, fields: dict[str, str] | None = None):
         super().__init__(message or self.message)
@@ -81,6 +83,11 @@ class IdempotencyInProgress(PayLinkError):
 
 class CustomerNotFound(PayLinkError):
     status, code, message = 422, "customer_not_found", "VTPass does not know this customer."
+
+
+class TooManyRequests(PayLinkError):
+    status, code, message = 429, "rate_limited", "Too many requests; slow down."
+    retry_after = 15
 
 
 class UpstreamUnavailable(PayLinkError):

@@ -7,12 +7,15 @@ from datetime import timedelta
 from functools import cached_property
 
 import redis
+from redis import Redis
 
 from shared.cache import ResponseCache
 from shared.catalog import Catalog
 from shared.config import Settings
 from shared.db import Database
 from shared.purchases.execution import Timing
+from shared.streams.hub import Hub
+from shared.streams.publish import install_publisher
 from shared.verification import Verifier
 from shared.vtpass import VTPassClient
 
@@ -26,6 +29,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.db = Database(self.settings.database_url)
+        install_publisher(self.db.sessions, lambda: self.stream_redis)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -36,6 +40,21 @@ class Runtime:
             health_check_interval=30,
             decode_responses=True,
         )
+
+    @cached_property
+    def stream_redis(self) -> Redis:
+        # Short timeouts: a publish after commit must never hold up the worker or request
+        # that committed, and an unreachable Redis only ends the live streams.
+        return Redis.from_url(
+            self.settings.redis_url,
+            socket_connect_timeout=0.5,
+            socket_timeout=1,
+            health_check_interval=10,
+        )
+
+    @cached_property
+    def hub(self) -> Hub:
+        return Hub(lambda: self.stream_redis)
 
     @cached_property
     def vtpass(self) -> VTPassClient:

@@ -57,12 +57,17 @@ class Event(Base):
     """Something that happened to a user's purchase; its payload is frozen at creation."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        Index("ix_events_user_id_id", "user_id", "id"),
+        UniqueConstraint("user_id", "seq"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("evt"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     type: Mapped[str] = mapped_column(String(64))
     purchase_id: Mapped[str | None] = mapped_column(ForeignKey("purchases.id"))
+    # The event's number among its user's events (users.event_seq); null for older events.
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     # The whole body sent to endpoints: {id, type, created_at, data}.
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from shared import audit, ledger
 from shared.db import utcnow
 from shared.models import Purchase, StatusChange
+from shared.streams.publish import note_status_change
 from shared.webhooks.events import record_purchase_event
 
 
@@ -121,6 +122,10 @@ def transition(
             detail={"from": from_status.value, "to": to_status.value, "reason": reason},
         )
         record_purchase_event(session, purchase, to_status.value)
+        # Live streams hear of it once this transaction has committed, never before.
+        note_status_change(
+            session, purchase_id=purchase.id, user_id=purchase.user_id, status=to_status.value
+        )
         movement = settlement_for(from_status, to_status)
         if movement:
             ledger.settle(

@@ -10,14 +10,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from shared.db import Database, new_id, utcnow
 from shared.errors import NotFound
 from shared.formats import iso
-from shared.models import Event, Purchase, WebhookDelivery, WebhookEndpoint
+from shared.models import Event, Purchase, User, WebhookDelivery, WebhookEndpoint
 from shared.purchases.views import purchase_object
 
 EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
@@ -34,11 +34,20 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     now = utcnow()
     event_id = new_id("evt")
     event_type = f"purchase.{status}"
+    # Locks the user's row until commit: the user's events commit in `seq` order.
+    seq = session.execute(
+        update(User)
+        .where(User.id == purchase.user_id)
+        .values(event_seq=User.event_seq + 1)
+        .returning(User.event_seq)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
     event = Event(
         id=event_id,
         user_id=purchase.user_id,
         type=event_type,
         purchase_id=purchase.id,
+        seq=seq,
         payload={
             "id": event_id,
             "type": event_type,

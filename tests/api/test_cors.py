@@ -31,7 +31,9 @@ def test_listed_origin_preflight_allows_the_api_headers(cors_client):
     response = preflight(cors_client, SHOP, headers="authorization, content-type, idempotency-key")
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == SHOP
-    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    allowed = {
+        h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+    }
     assert {"authorization", "content-type", "idempotency-key"} <= allowed
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
     assert "Access-Control-Allow-Credentials" not in response.headers
@@ -50,7 +52,9 @@ def test_unlisted_origin_gets_no_cors_headers(cors_client, make_user):
     response = preflight(cors_client, "http://evil.example", headers="authorization")
     assert "Access-Control-Allow-Origin" not in response.headers
     user = make_user()
-    response = cors_client.get("/api/v1/me", headers={**user.headers, "Origin": "http://evil.example"})
+    response = cors_client.get(
+        "/api/v1/me", headers={**user.headers, "Origin": "http://evil.example"}
+    )
     assert "Access-Control-Allow-Origin" not in response.headers
 
 
