@@ -33,24 +33,32 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
+        # A blocking pool: under the stream process's gevent worker hundreds of greenlets may
+        # want a connection at once, and they should wait for one rather than fail.
+        pool = redis.BlockingConnectionPool.from_url(
             self.settings.redis_url,
+            max_connections=100,
+            timeout=5,
             socket_connect_timeout=2,
             socket_timeout=5,
             health_check_interval=30,
             decode_responses=True,
         )
+        return redis.Redis(connection_pool=pool)
 
     @cached_property
     def stream_redis(self) -> Redis:
         # Short timeouts: a publish after commit must never hold up the worker or request
         # that committed, and an unreachable Redis only ends the live streams.
-        return Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             self.settings.redis_url,
+            max_connections=50,
+            timeout=2,
             socket_connect_timeout=0.5,
             socket_timeout=1,
             health_check_interval=10,
         )
+        return Redis(connection_pool=pool)
 
     @cached_property
     def hub(self) -> Hub:

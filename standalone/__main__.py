@@ -1,4 +1,4 @@
-"""`make run`: PayLink on one machine — API, worker, beat and the VTPass simulator.
+"""`make run`: PayLink on one machine — API, streams, worker, beat and the VTPass simulator.
 
 PostgreSQL and Redis are the configured ones, or embedded ones started from pip packages when
 DATABASE_URL / REDIS_URL are unset. VTPass is the configured one, or the built-in simulator
@@ -47,6 +47,12 @@ def prepare_environment(children: list[subprocess.Popen[bytes]]) -> dict[str, st
     """Fill in whatever the environment leaves unset, starting embedded services for it."""
     env = dict(os.environ)
     env.setdefault("PORT", "8000")
+    env.setdefault("PAYLINK_STREAM_PORT", str(int(env["PORT"]) + 1))
+    env.setdefault("PAYLINK_STREAM_URL", f"http://127.0.0.1:{env['PAYLINK_STREAM_PORT']}")
+    # The pages standalone serves (/demo, /console) call the stream process on its own port.
+    env.setdefault(
+        "PAYLINK_CORS_ORIGINS", f"http://127.0.0.1:{env['PORT']},http://localhost:{env['PORT']}"
+    )
     env.setdefault("PAYLINK_WEBHOOK_ALLOW_PRIVATE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
     if not env.get("DATABASE_URL"):
@@ -122,6 +128,7 @@ def commands(env: dict[str, str], simulator: list[str] | None) -> dict[str, list
     """The processes standalone runs and keeps running."""
     procs = {
         "api": services.api_command(port=int(env["PORT"])),
+        "streams": services.stream_command(port=int(env["PAYLINK_STREAM_PORT"])),
         "worker": services.worker_command(
             concurrency=int(env.get("PAYLINK_WORKER_CONCURRENCY", "64")),
             hostname=f"standalone-{os.getpid()}@%h",
@@ -168,6 +175,9 @@ def supervise(procs: dict[str, list[str]], env: dict[str, str], extra: list) -> 
         what="API start",
     )
     say(f"PayLink is up: http://127.0.0.1:{env['PORT']}  (Ctrl-C stops everything)")
+    say(f"try the sandbox storefront at http://127.0.0.1:{env['PORT']}/demo")
+    say(f"and the operator console at http://127.0.0.1:{env['PORT']}/console")
+    say(f"live status streams are served at {env['PAYLINK_STREAM_URL']}")
     try:
         while not stopping:
             time.sleep(0.5)

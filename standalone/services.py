@@ -159,3 +159,19 @@ def api_command(
         gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
         "--threads", str(threads), "--timeout", "60", "--access-logfile", "-", app,
     ]  # fmt: skip
+
+
+def stream_command(
+    *, port: int, app: str = "api.wsgi:app", workers: int = 1, connections: int = 2000
+) -> list[str]:
+    """The command line of the stream process: the same app under gunicorn's gevent worker.
+
+    An open live-status stream waits there as a greenlet, so hundreds of them hold no OS
+    thread and leave the API's request threads to everything else.
+    """
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    return [
+        gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+        "--worker-class", "gevent", "--worker-connections", str(connections),
+        "--timeout", "60", "--access-logfile", "-", app,
+    ]  # fmt: skip
