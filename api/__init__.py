@@ -82,4 +82,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         openapi,
     ):
         app.register_blueprint(module.bp)
+    if settings.sandbox:
+        # Free money and the storefront exist only against VTPass's sandbox.
+        from api import sandbox
+
+        app.register_blueprint(sandbox.bp)
     return app

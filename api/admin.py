@@ -1,4 +1,5 @@
-"""Operator endpoints (role admin): credits, purchases in review, requery, resolve, audit."""
+"""Operator endpoints (role admin): credits, purchases in review, search, one purchase's
+whole story, requery, resolve, audit."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from api.purchases import list_purchases
 from api.schemas import CreditIn, ResolveIn
 from api.validation import parse_body, query_limit
 from shared import ledger, users
+from shared.audit import audit_object
 from shared.errors import NotFound, ValidationFailed
 from shared.formats import iso, money
 from shared.models import AuditEntry, Purchase
 from shared.purchases import execution
+from shared.purchases.dossier import purchase_dossier, search_purchases
 from shared.purchases.operator import resolve_purchase
 from shared.purchases.views import purchase_object
 from workers.publish import publish_due_webhooks
@@ -55,6 +58,23 @@ def credit_wallet(user_id: str) -> tuple[Response, int]:
 def purchases() -> Response:
     """List every user's purchases (filter with ?status=review)."""
     return jsonify(list_purchases(select(Purchase)))
+
+
+@bp.get("/purchases/<purchase_id>")
+@admin_required
+def purchase_detail(purchase_id: str) -> Response:
+    """Return one purchase's whole story: history, VTPass exchanges, ledger, webhooks, callbacks."""
+    return jsonify(purchase_dossier(runtime().db, purchase_id))
+
+
+@bp.get("/search")
+@admin_required
+def search() -> Response:
+    """Find purchases by purchase id, request_id, phone or customer number, or user email."""
+    found, has_more = search_purchases(
+        runtime().db, query=request.args.get("q", ""), limit=query_limit(default=50)
+    )
+    return jsonify({"data": found, "has_more": has_more})
 
 
 @bp.post("/purchases/<purchase_id>/requery")
@@ -105,18 +125,7 @@ def audit_log() -> Response:
         rows = (
             session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
         )
-    data = [
-        {
-            "id": str(e.id),
-            "at": iso(e.at),
-            "actor": e.actor,
-            "action": e.action,
-            "purchase_id": e.purchase_id,
-            "user_id": e.user_id,
-            "detail": e.detail,
-        }
-        for e in rows[:limit]
-    ]
+    data = [audit_object(e) for e in rows[:limit]]
     return jsonify({"data": data, "has_more": len(rows) > limit})
 
 

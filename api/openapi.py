@@ -25,6 +25,7 @@ REQUEST_BODIES: dict[str, type[BaseModel]] = {
     "purchases.create": schemas.PurchaseIn,
     "admin.credit_wallet": schemas.CreditIn,
     "admin.resolve": schemas.ResolveIn,
+    "sandbox.fund": schemas.SandboxFundIn,
     "verifications.verify": schemas.VerificationIn,
     "webhook_endpoints.create": schemas.WebhookEndpointIn,
 }
@@ -37,6 +38,7 @@ SUCCESS_STATUS = {
     "webhook_endpoints.create": 201,
     "webhook_endpoints.delete": 204,
     "events.redeliver": 202,
+    "sandbox.fund": 201,
 }
 PUBLIC = {
     "auth.register",

@@ -50,3 +50,9 @@ class WebhookEndpointIn(Body):
     url: str = Field(min_length=1, max_length=2048)
     # Omitted or null: every event type. Names are checked against the known event types.
     events: list[str] | None = Field(default=None, min_length=1, max_length=20)
+
+
+class SandboxFundIn(Body):
+    amount: Annotated[
+        Decimal, Field(gt=0, le=100_000, max_digits=14, decimal_places=2, allow_inf_nan=False)
+    ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from shared.formats import iso
 from shared.models import AuditEntry
 
 REDACTED_KEYS = frozenset(
@@ -71,3 +72,16 @@ def record(
             detail=storable(redact(detail or {})),
         )
     )
+
+
+def audit_object(entry: AuditEntry) -> dict[str, Any]:
+    """Return one audit entry as the admin API shows it."""
+    return {
+        "id": str(entry.id),
+        "at": iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "purchase_id": entry.purchase_id,
+        "user_id": entry.user_id,
+        "detail": entry.detail,
+    }

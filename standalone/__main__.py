@@ -118,6 +118,8 @@ def ensure_admin(env: dict[str, str]) -> None:
         text=True,
     )
     env["PAYLINK_ADMIN_ID"] = result.stdout.strip().splitlines()[-1]
+    # The sandbox "fund my wallet" of /demo is credited by this admin.
+    env["PAYLINK_ADMIN_EMAIL"] = email
     if not env.get("PAYLINK_ADMIN_PASSWORD"):
         say(f"admin: {email} / {password}  (kept in .standalone/admin-password)")
     else:
