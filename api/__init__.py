@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         health,
         metrics,
         openapi,
+        pages,
         purchases,
         streams,
         verifications,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         streams,
         metrics,
         openapi,
+        pages,
     ):
         app.register_blueprint(module.bp)
     if settings.sandbox:

@@ -48,6 +48,9 @@ PUBLIC = {
     "metrics.expose",
     "openapi.document",
     "openapi.docs",
+    "pages.demo",
+    "pages.console",
+    "pages.static",
     "vtpass_callback.receive",
 }
 ERROR_SCHEMA = {
