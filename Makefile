@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check fmt bench chaos clean
+.PHONY: run test check fmt bench chaos screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) -m bench.chaos
+
+# Refresh the README's pictures of /demo and /console (docs/*.png) from the browser tests.
+screenshots: $(STAMP)
+	PAYLINK_SCREENSHOTS=1 $(PY) -m pytest tests/browser
 
 clean:
 	rm -rf $(VENV) .standalone .testdata

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from standalone import services
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, settings_env
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ROOT, TESTDATA, settings_env
 from tests.e2e.conftest import Processes
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,7 +34,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DOCS = ROOT / "docs"
+# `make screenshots` refreshes the README's pictures in docs/; other runs keep theirs aside.
+SCREENSHOTS = ROOT / "docs" if os.environ.get("PAYLINK_SCREENSHOTS") else TESTDATA / "screenshots"
 
 
 @dataclass
@@ -145,6 +146,6 @@ def page(browser, stack):
 
 
 def screenshot(page, name: str) -> None:
-    """Keep a picture of the page for the README (docs/<name>.png)."""
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+    """Keep a picture of the page (docs/<name>.png with `make screenshots`)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

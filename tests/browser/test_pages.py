@@ -153,7 +153,8 @@ def test_a_listed_other_origin_can_log_in_and_buy_and_an_unlisted_one_cannot(sta
             headers: {...auth, "Content-Type": "application/json"},
             body: JSON.stringify({amount: "500"})});
         const bought = await fetch(`${api}/api/v1/purchases`, {method: "POST",
-            headers: {...auth, "Content-Type": "application/json", "Idempotency-Key": crypto.randomUUID()},
+            headers: {...auth, "Content-Type": "application/json",
+                      "Idempotency-Key": crypto.randomUUID()},
             body: JSON.stringify({service_id: "mtn", phone: "08011111111", amount: 100})});
         return {login: login.status, status: bought.status,
                 location: bought.headers.get("Location"), body: await bought.json()};
