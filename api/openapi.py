@@ -40,6 +40,8 @@ SUCCESS_STATUS = {
     "events.redeliver": 202,
     "sandbox.fund": 201,
 }
+# Server-Sent Events: their success body is `text/event-stream`, resumed with Last-Event-ID.
+EVENT_STREAMS = {"streams.purchase", "streams.events"}
 PUBLIC = {
     "auth.register",
     "auth.login",
@@ -128,6 +130,18 @@ def _operation(
                 "in": "header",
                 "required": True,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        )
+    if endpoint in EVENT_STREAMS:
+        operation["responses"][status]["content"] = {
+            "text/event-stream": {"schema": {"type": "string"}}
+        }
+        operation.setdefault("parameters", []).append(
+            {
+                "name": "Last-Event-ID",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
             }
         )
     model = REQUEST_BODIES.get(endpoint)

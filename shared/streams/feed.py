@@ -41,7 +41,9 @@ HEARTBEAT = StreamEvent()
 class Stream:
     """An opened stream: iterate it for events; `close()` frees its place whatever happened."""
 
-    def __init__(self, events: Iterator[StreamEvent], subscription: Subscription, place) -> None:
+    def __init__(
+        self, events: Iterator[StreamEvent], subscription: Subscription, place: StreamPlace
+    ) -> None:
         self._events, self._subscription, self._place = events, subscription, place
         self._closed = False
 
