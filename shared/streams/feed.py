@@ -9,7 +9,7 @@ under its row lock) and per-user event numbers (`events.seq`, taken under the us
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,28 @@ class Stream:
             self._place.release()
 
 
+def _start(hub: Hub, place: StreamPlace, channel: str, limit: int) -> Subscription:
+    # Count the stream, then subscribe; both before the stream's first read of PostgreSQL, so
+    # a change committed in between is still heard.
+    place.take(limit)
+    try:
+        return hub.subscribe(channel)
+    except Exception:
+        place.release()
+        raise
+
+
+def _pause(
+    subscription: Subscription, place: StreamPlace, heartbeat: float
+) -> Generator[StreamEvent, None, bool]:
+    # Wait for a change or a heartbeat's time; say whether the stream goes on.
+    signal = subscription.wait(heartbeat)
+    if signal is Signal.QUIET:
+        place.renew()
+        yield HEARTBEAT
+    return signal is not Signal.LOST
+
+
 def open_purchase_stream(
     db: Database,
     hub: Hub,
@@ -78,13 +100,7 @@ def open_purchase_stream(
         purchase = session.get(Purchase, purchase_id)
         if purchase is None or purchase.user_id != user_id:
             raise NotFound("No such purchase.")
-    place.take(limit)
-    try:
-        # Subscribed before the first read, so a change committed in between is still heard.
-        subscription = hub.subscribe(purchase_channel(purchase_id))
-    except Exception:
-        place.release()
-        raise
+    subscription = _start(hub, place, purchase_channel(purchase_id), limit)
     events = _follow_purchase(db, subscription, place, purchase_id, resume_after, heartbeat)
     return Stream(events, subscription, place)
 
@@ -121,12 +137,8 @@ def _follow_purchase(
                 )
         if current["status"] in FINAL:
             return
-        signal = subscription.wait(heartbeat)
-        if signal is Signal.LOST:
+        if not (yield from _pause(subscription, place, heartbeat)):
             return
-        if signal is Signal.QUIET:
-            place.renew()
-            yield HEARTBEAT
 
 
 def _read_purchase(db: Database, purchase_id: str) -> tuple[dict[str, Any], list[int]]:
@@ -157,12 +169,7 @@ def open_event_stream(
                 raise ValidationFailed(fields={"Last-Event-ID": "not an event id of this stream"})
         else:
             seq = session.scalar(select(User.event_seq).where(User.id == user_id)) or 0
-    place.take(limit)
-    try:
-        subscription = hub.subscribe(user_channel(user_id))
-    except Exception:
-        place.release()
-        raise
+    subscription = _start(hub, place, user_channel(user_id), limit)
     return Stream(
         _follow_events(db, subscription, place, user_id, seq, heartbeat), subscription, place
     )
@@ -190,9 +197,5 @@ def _follow_events(
             yield StreamEvent(id=row.id, event=row.type, data=row.payload)
         if len(rows) == 100:
             continue  # a backlog: read on before waiting
-        signal = subscription.wait(heartbeat)
-        if signal is Signal.LOST:
+        if not (yield from _pause(subscription, place, heartbeat)):
             return
-        if signal is Signal.QUIET:
-            place.renew()
-            yield HEARTBEAT
