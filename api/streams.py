@@ -7,12 +7,14 @@ an open stream waits as a greenlet instead of holding one of the API's request t
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
 from flask_jwt_extended import jwt_required
 
 from api.deps import caller_id, runtime
+from shared.errors import NotFound
 from shared.streams.feed import Stream, StreamEvent, open_event_stream, open_purchase_stream
 from shared.streams.limits import StreamPlace
 
@@ -26,7 +28,7 @@ RETRY_MS = 2000
 @jwt_required()
 def purchase(purchase_id: str) -> Response:
     """Stream one purchase: its current object, then each status change until it is final."""
-    rt = runtime()
+    rt = _serving_streams()
     stream = open_purchase_stream(
         rt.db,
         rt.hub,
@@ -44,7 +46,7 @@ def purchase(purchase_id: str) -> Response:
 @jwt_required()
 def events() -> Response:
     """Stream the caller's purchase events (the webhook bodies) as they happen."""
-    rt = runtime()
+    rt = _serving_streams()
     stream = open_event_stream(
         rt.db,
         rt.hub,
@@ -55,6 +57,17 @@ def events() -> Response:
         limit=rt.settings.streams_per_user,
     )
     return _event_stream(stream)
+
+
+def _serving_streams():
+    # Where a stream process is configured, the thread-per-request API refuses streams: each
+    # would hold one of its threads for as long as the client likes.
+    rt = runtime()
+    monkey = sys.modules.get("gevent.monkey")
+    green = monkey is not None and monkey.is_module_patched("socket")
+    if rt.settings.stream_url and not green:
+        raise NotFound(f"Live streams are served at {rt.settings.stream_url}.")
+    return rt
 
 
 def _place() -> StreamPlace:

@@ -229,3 +229,13 @@ def test_redis_unreachable_never_fails_a_status_change(runtime, queued, monkeypa
     move(runtime, purchase["id"], S.DELIVERED)
     with runtime.db.sessions() as session:
         assert session.get(Purchase, purchase["id"]).status == "delivered"
+
+
+def test_the_threaded_api_refers_streams_to_the_stream_process(settings, queued):
+    from api import create_app
+
+    user, purchase = queued
+    client = create_app(settings.with_overrides(stream_url="http://127.0.0.1:8001")).test_client()
+    response = client.get(f"/api/v1/purchases/{purchase['id']}/stream", headers=user.headers)
+    assert response.status_code == 404
+    assert "http://127.0.0.1:8001" in response.get_json()["error"]["message"]
