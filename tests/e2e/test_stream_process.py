@@ -30,7 +30,11 @@ def stream_process(settings, tmp_path):
 
     redis_port, port = services.free_port(), services.free_port()
     state = {"redis": services.start_redis(TESTDATA / f"redis-{redis_port}", redis_port)}
-    own = settings.with_overrides(redis_url=f"redis://127.0.0.1:{redis_port}/0")
+    # The purchase is moved by the test alone: its pay task goes to the private Redis (no
+    # worker there), and a grace of an hour keeps the package's sweeper off it.
+    own = settings.with_overrides(
+        redis_url=f"redis://127.0.0.1:{redis_port}/0", queued_grace_s=3600.0
+    )
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("VTPASS_", "PAYLINK_"))},
         **settings_env(own),
