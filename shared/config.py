@@ -19,8 +19,11 @@ SECRET_FIELDS = frozenset(
         "vtpass_secret_key",
         "vtpass_callback_token",
         "paylink_admin_password",
+        "metrics_token",
     }
 )
+# PAYLINK_ENV must be one of these: a typo must not quietly skip production's checks.
+ENVIRONMENTS = ("development", "production")
 
 # Seconds between webhook attempts: 11 attempts over about a day (tests scale it down).
 # Seconds before requery number 0, 1, 2, ... of a pending purchase; the last one repeats.
@@ -103,6 +106,19 @@ class Settings:
     stream_url: str = ""
     stream_heartbeat_s: float = 15.0
     streams_per_user: int = 5
+    # Each is counted on its own, besides the limits above.
+    rate_limit_login_email: str = "5/minute;30/hour"
+    rate_limit_verifications: str = "10/minute"
+    rate_limit_redeliver: str = "1/minute"
+    webhook_attempt_deadline_s: float = 15.0
+    webhook_max_in_flight_per_endpoint: int = 4
+    webhook_max_in_flight_per_user: int = 8
+    webhook_max_endpoints: int = 20
+    metrics_token: str = field(default="", repr=False)
+    metrics_interval_s: float = 15.0
+    trusted_proxies: int = 0
+    jwt_issuer: str = "paylink"
+    jwt_audience: str = "paylink-api"
 
     @property
     def is_production(self) -> bool:
@@ -128,7 +144,13 @@ class Settings:
         return replace(self, **changes)
 
     def validate(self) -> None:
-        """Refuse to run production without its secrets and services."""
+        """Refuse to run production without its secrets and services, or with unsafe settings."""
+        if self.env not in ENVIRONMENTS:
+            raise ConfigError(
+                f"PAYLINK_ENV must be 'development' or 'production', not {self.env!r}"
+            )
+        if self.is_production and not self.vtpass_mode:
+            raise ConfigError("VTPASS_MODE must be set to 'sandbox' or 'live' in production")
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
         for origin in self.cors_origins:
@@ -153,10 +175,22 @@ class Settings:
             )
             if not getattr(self, name)
         ]
+        if not self.metrics_token:
+            missing.append("PAYLINK_METRICS_TOKEN")
         if missing:
             raise ConfigError(f"production needs: {', '.join(missing)}")
-        if len(self.jwt_secret_key) < 32:
-            raise ConfigError("JWT_SECRET_KEY must be at least 32 characters in production")
+        for name, value in (
+            ("JWT_SECRET_KEY", self.jwt_secret_key),
+            ("VTPASS_CALLBACK_TOKEN", self.vtpass_callback_token),
+            ("PAYLINK_METRICS_TOKEN", self.metrics_token),
+        ):
+            if len(value) < 32:
+                raise ConfigError(f"{name} must be at least 32 characters in production")
+        if self.webhook_allow_private:
+            raise ConfigError(
+                "PAYLINK_WEBHOOK_ALLOW_PRIVATE=1 lets clients aim webhooks at internal "
+                "addresses; it is refused in production"
+            )
 
 
 def mask_url(url: str) -> str:
@@ -172,8 +206,11 @@ def mask_url(url: str) -> str:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from the environment (once per process, by the caller)."""
     env = os.environ if environ is None else environ
+    environment = env.get("PAYLINK_ENV", "development")
+    # Production must say which VTPass it talks to; elsewhere the sandbox is the default.
+    mode = env.get("VTPASS_MODE", "").strip() or ("" if environment == "production" else "sandbox")
     return Settings(
-        env=env.get("PAYLINK_ENV", "development"),
+        env=environment,
         port=_int(env.get("PORT"), 8000),
         database_url=env.get("DATABASE_URL", ""),
         redis_url=env.get("REDIS_URL", ""),
@@ -181,7 +218,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         vtpass_api_key=env.get("VTPASS_API_KEY", ""),
         vtpass_public_key=env.get("VTPASS_PUBLIC_KEY", ""),
         vtpass_secret_key=env.get("VTPASS_SECRET_KEY", ""),
-        vtpass_mode=env.get("VTPASS_MODE", "sandbox") or "sandbox",
+        vtpass_mode=mode,
         vtpass_connect_timeout=_float(env.get("VTPASS_CONNECT_TIMEOUT"), 5.0),
         vtpass_read_timeout=_float(env.get("VTPASS_READ_TIMEOUT"), 30.0),
         vtpass_callback_token=env.get("VTPASS_CALLBACK_TOKEN", ""),
@@ -209,4 +246,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stream_url=(env.get("PAYLINK_STREAM_URL") or "").rstrip("/"),
         stream_heartbeat_s=_float(env.get("PAYLINK_STREAM_HEARTBEAT_S"), 15.0),
         streams_per_user=_int(env.get("PAYLINK_STREAMS_PER_USER"), 5),
+        rate_limit_login_email=env.get("PAYLINK_RATE_LIMIT_LOGIN_EMAIL") or "5/minute;30/hour",
+        rate_limit_verifications=env.get("PAYLINK_RATE_LIMIT_VERIFICATIONS") or "10/minute",
+        rate_limit_redeliver=env.get("PAYLINK_RATE_LIMIT_REDELIVER") or "1/minute",
+        webhook_attempt_deadline_s=_float(env.get("PAYLINK_WEBHOOK_ATTEMPT_DEADLINE_S"), 15.0),
+        webhook_max_in_flight_per_endpoint=_int(
+            env.get("PAYLINK_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT"), 4
+        ),
+        webhook_max_in_flight_per_user=_int(env.get("PAYLINK_WEBHOOK_MAX_IN_FLIGHT_PER_USER"), 8),
+        webhook_max_endpoints=_int(env.get("PAYLINK_WEBHOOK_MAX_ENDPOINTS"), 20),
+        metrics_token=env.get("PAYLINK_METRICS_TOKEN", ""),
+        metrics_interval_s=_float(env.get("PAYLINK_METRICS_INTERVAL_S"), 15.0),
+        trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
+        jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
+        jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",
     )

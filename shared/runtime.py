@@ -18,6 +18,8 @@ from shared.streams.hub import Hub
 from shared.streams.publish import install_publisher
 from shared.verification import Verifier
 from shared.vtpass import VTPassClient
+from shared.webhooks.delivery import attempt_budget
+from shared.webhooks.slots import DeliverySlots
 
 
 @dataclass
@@ -87,6 +89,16 @@ class Runtime:
     @cached_property
     def verifier(self) -> Verifier:
         return Verifier(self.cache, self.vtpass, ttl=self.settings.verification_cache_ttl)
+
+    @cached_property
+    def delivery_slots(self) -> DeliverySlots:
+        s = self.settings
+        return DeliverySlots(
+            self.redis,
+            per_endpoint=s.webhook_max_in_flight_per_endpoint,
+            per_user=s.webhook_max_in_flight_per_user,
+            hold_seconds=attempt_budget(s).total_seconds(),
+        )
 
     @cached_property
     def timing(self) -> Timing:

@@ -41,9 +41,8 @@ def pg_admin_url() -> str:
     return services.start_embedded_postgres(TESTDATA / "postgres")
 
 
-@pytest.fixture(scope="session")
-def database_url(pg_admin_url: str) -> Iterator[str]:
-    name = f"paylink_test_{os.getpid()}"
+def migrated_database(pg_admin_url: str, name: str) -> str:
+    """Create an empty database, migrate it to head with Alembic, and return its URL."""
     services.drop_database(pg_admin_url, name)
     url = services.ensure_database(pg_admin_url, name)
     config = Config(str(ROOT / "alembic.ini"))
@@ -59,6 +58,22 @@ def database_url(pg_admin_url: str) -> Iterator[str]:
             os.environ.pop("DATABASE_URL", None)
         else:
             os.environ["DATABASE_URL"] = previous
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    name = f"paylink_test_{os.getpid()}"
+    url = migrated_database(pg_admin_url, name)
+    yield url
+    services.drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def private_database(pg_admin_url: str) -> Iterator[str]:
+    """A database of the test's own, for a stack no other test's worker or beat may touch."""
+    name = f"paylink_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    url = migrated_database(pg_admin_url, name)
     yield url
     services.drop_database(pg_admin_url, name)
 
@@ -131,7 +146,7 @@ def simulator() -> Iterator[Simulator]:
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str, simulator: Simulator) -> Settings:
     return Settings(
-        env="test",
+        env="development",
         database_url=database_url,
         redis_url=redis_url,
         vtpass_base_url=simulator.base_url,
@@ -181,6 +196,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_PROCESSING_MARGIN_S": str(settings.processing_margin_s),
         "PAYLINK_SWEEP_INTERVAL_S": str(settings.sweep_interval_s),
         "PAYLINK_CATALOG_CACHE_TTL": str(settings.catalog_cache_ttl),
+        "PAYLINK_WEBHOOK_ATTEMPT_DEADLINE_S": str(settings.webhook_attempt_deadline_s),
+        "PAYLINK_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT": str(
+            settings.webhook_max_in_flight_per_endpoint
+        ),
+        "PAYLINK_WEBHOOK_MAX_IN_FLIGHT_PER_USER": str(settings.webhook_max_in_flight_per_user),
+        "PAYLINK_WEBHOOK_MAX_ENDPOINTS": str(settings.webhook_max_endpoints),
     }
 
 
@@ -306,6 +327,22 @@ def receiver():
     yield start
     for r in started:
         r.stop()
+
+
+@pytest.fixture
+def trickler():
+    """Start hostile receivers that never finish answering (tests/receiver.py)."""
+    from tests.receiver import Trickler
+
+    started: list[Trickler] = []
+
+    def start(**options) -> Trickler:
+        started.append(Trickler(**options).start())
+        return started[-1]
+
+    yield start
+    for t in started:
+        t.stop()
 
 
 __all__ = ["wait_for"]

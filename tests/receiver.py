@@ -108,3 +108,68 @@ def _verify(secret: str, body: bytes, headers: dict[str, str]) -> Any:
         return Webhook(secret).verify(body, headers)
     except Exception as e:  # noqa: BLE001 - the test asserts on what went wrong
         return e
+
+
+@dataclass
+class Trickler:
+    """A hostile receiver: it reads the request, then sends a header byte every `interval` s.
+
+    Each byte arrives well within any per-read timeout, so only a deadline on the whole attempt
+    ends the exchange. `open` counts the connections held right now, `most_open` the most ever.
+    """
+
+    interval: float = 0.2
+    port: int = 0
+    accepted: int = 0
+    open: int = 0
+    most_open: int = 0
+    sent: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _listener: socket.socket | None = None
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> Trickler:
+        self._listener = socket.create_server(("127.0.0.1", self.port), backlog=128)
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        with self._lock:
+            self.accepted += 1
+            self.open += 1
+            self.most_open = max(self.most_open, self.open)
+        try:
+            conn.settimeout(5)
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not self._stop.wait(self.interval):
+                conn.sendall(b"a")
+                with self._lock:
+                    self.sent += 1
+        except OSError:
+            pass  # the sender hung up: what a deadline is for
+        finally:
+            conn.close()
+            with self._lock:
+                self.open -= 1

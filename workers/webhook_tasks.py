@@ -37,6 +37,7 @@ def deliver(delivery_id: str) -> str:
         delivery_id,
         settings=rt.settings,
         http=_http(rt.settings.webhook_allow_private),
+        slots=rt.delivery_slots,
     )
 
 

@@ -13,6 +13,12 @@
   same bytes under the same `webhook-id` (the event id) and receivers can deduplicate.
 - Only 2xx is success; redirects are not followed. 410 Gone disables the endpoint, and so
   does failing continuously for longer than `DISABLE_AFTER`.
+- Abuse limits: each attempt has a wall-clock deadline covering connect, headers and body
+  (`deadline.py`), so no receiver holds a worker thread past it; an attempt whose result was
+  never recorded (its worker died) is recorded as failed when the row is next claimed, and
+  moves the schedule and the endpoint's failure clock like any failure; a delivery makes at
+  most `max_attempts` attempts; and each attempt holds a slot of its endpoint's and its user's
+  concurrency limit (`slots.py`), so one tenant cannot take the whole webhooks pool.
 """
 
 from __future__ import annotations
@@ -28,19 +34,25 @@ from typing import Any
 
 import requests
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from shared.config import Settings
 from shared.db import Database, utcnow
 from shared.models import Event, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from shared.webhooks.deadline import attempt_deadline
+from shared.webhooks.deadline import expired as deadline_expired
+from shared.webhooks.slots import DeliverySlots, Slot
 from shared.webhooks.ssrf import UnsafeURL
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
-# Longer than one attempt can take (connect + read + margin).
-ATTEMPT_BUDGET = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT + 17)
+# What the claim adds to the attempt's deadline: resolving the name, database work, slack.
+ATTEMPT_MARGIN = timedelta(seconds=15)
+# How long a delivery whose endpoint or user is at its concurrency limit waits to try again.
+SLOT_WAIT_S = 2.0
 DISABLE_AFTER = timedelta(days=3)
 EXCERPT_BYTES = 1024
 BATCH = 500
@@ -56,6 +68,16 @@ def retry_delay(attempt: int, delays: Sequence[float], spread: float) -> float |
     if attempt < 1 or attempt > len(delays):
         return None
     return delays[attempt - 1] * (0.8 + 0.4 * spread)
+
+
+def attempt_budget(settings: Settings) -> timedelta:
+    """Return how long a claim holds a delivery: longer than one attempt can take."""
+    return timedelta(seconds=settings.webhook_attempt_deadline_s) + ATTEMPT_MARGIN
+
+
+def max_attempts(settings: Settings) -> int:
+    """Return how many attempts one delivery may make: the first and one per retry delay."""
+    return len(settings.webhook_retry_delays) + 1
 
 
 def canonical_body(payload: dict[str, Any]) -> str:
@@ -107,6 +129,7 @@ class Claim:
     url: str
     headers: dict[str, str]
     body: str
+    slot: Slot | None = None
 
 
 @dataclass(frozen=True)
@@ -123,12 +146,23 @@ class Result:
         return self.http_status is not None and 200 <= self.http_status < 300
 
 
-def deliver(db: Database, delivery_id: str, *, settings: Settings, http: requests.Session) -> str:
+def deliver(
+    db: Database,
+    delivery_id: str,
+    *,
+    settings: Settings,
+    http: requests.Session,
+    slots: DeliverySlots | None = None,
+) -> str:
     """Make one attempt at a delivery; return the delivery's status afterwards."""
-    claim = _claim(db, delivery_id, utcnow(), timedelta(seconds=settings.publish_lease_s))
+    claim = _claim(db, delivery_id, utcnow(), settings=settings, slots=slots)
     if isinstance(claim, str):
         return claim
-    result = _send(http, claim)
+    try:
+        result = _send(http, claim, deadline_s=settings.webhook_attempt_deadline_s)
+    finally:
+        if slots is not None and claim.slot is not None:
+            slots.release(claim.slot)
     status = _record(db, claim, result, settings=settings, now=utcnow())
     log.info(
         "webhook %s attempt %d to %s: %s",
@@ -140,7 +174,15 @@ def deliver(db: Database, delivery_id: str, *, settings: Settings, http: request
     return status
 
 
-def _claim(db: Database, delivery_id: str, now: datetime, lease: timedelta) -> Claim | str:
+def _claim(
+    db: Database,
+    delivery_id: str,
+    now: datetime,
+    *,
+    settings: Settings,
+    slots: DeliverySlots | None,
+) -> Claim | str:
+    lease = timedelta(seconds=settings.publish_lease_s)
     with db.transaction() as session:
         delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
         if delivery is None:
@@ -158,9 +200,37 @@ def _claim(db: Database, delivery_id: str, now: datetime, lease: timedelta) -> C
             delivery.status = "failed"
             delivery.next_attempt_at = None
             return delivery.status
+        if delivery.open_attempt_at is not None:
+            # The last claim's run never recorded its result (its worker died): that counts.
+            abandoned = WebhookAttempt(
+                delivery_id=delivery.id,
+                endpoint_id=endpoint.id,
+                event_id=event.id,
+                attempt=delivery.attempts,
+                at=delivery.open_attempt_at,
+                http_status=None,
+                latency_ms=round((now - delivery.open_attempt_at).total_seconds() * 1000),
+                error="the attempt did not finish (its worker stopped before recording it)",
+            )
+            session.add(abandoned)
+            return _after_failure(session, abandoned, gone=False, settings=settings, now=now)
+        if delivery.attempts >= max_attempts(settings):
+            delivery.status = "failed"
+            delivery.next_attempt_at = None
+            return delivery.status
+        slot = None
+        if slots is not None:
+            slot = slots.acquire(endpoint_id=endpoint.id, user_id=endpoint.user_id)
+            if slot is None:
+                # The endpoint or its user has enough attempts in flight; come back shortly.
+                delivery.next_attempt_at = now + timedelta(
+                    seconds=SLOT_WAIT_S * (0.5 + random.random())
+                )
+                return delivery.status
         delivery.attempts += 1
         delivery.last_attempt_at = now
-        delivery.next_attempt_at = now + lease + ATTEMPT_BUDGET
+        delivery.open_attempt_at = now
+        delivery.next_attempt_at = now + lease + attempt_budget(settings)
         body = canonical_body(event.payload)
         headers = {
             "content-type": "application/json",
@@ -177,32 +247,46 @@ def _claim(db: Database, delivery_id: str, now: datetime, lease: timedelta) -> C
             url=endpoint.url,
             headers=headers,
             body=body,
+            slot=slot,
         )
 
 
-def _send(http: requests.Session, claim: Claim) -> Result:
+def _send(http: requests.Session, claim: Claim, *, deadline_s: float) -> Result:
     started = time.monotonic()
     try:
-        # The adapter runs the SSRF guard again and connects to the address it checked.
-        with http.post(
-            claim.url,
-            data=claim.body.encode(),
-            headers=claim.headers,
-            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+        # The adapter runs the SSRF guard again and connects to the address it checked; the
+        # deadline cuts the connection wherever the attempt is when it passes.
+        with (
+            attempt_deadline(deadline_s),
+            http.post(
+                claim.url,
+                data=claim.body.encode(),
+                headers=claim.headers,
+                timeout=(min(CONNECT_TIMEOUT, deadline_s), READ_TIMEOUT),
+                allow_redirects=False,
+                stream=True,
+            ) as response,
+        ):
+            try:
+                raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+                error = None
+            except Exception as e:  # noqa: BLE001 - the status line already answered
+                raw, error = b"", f"body not read: {_describe(e)}"[:500]
+            if deadline_expired():
+                # Whatever arrived was cut off by the deadline: a half-read answer is no answer.
+                raise TimeoutError("the attempt's deadline passed")
             return Result(
                 http_status=response.status_code,
                 latency_ms=_ms_since(started),
+                error=error,
                 excerpt=raw.decode("utf-8", errors="replace").replace("\x00", ""),
             )
     except UnsafeURL as e:
         return Result(None, _ms_since(started), f"not sent: {e}")
-    except requests.RequestException as e:
-        return Result(None, _ms_since(started), _describe(e))
-    except Exception as e:  # noqa: BLE001 - a body read can fail in urllib3 terms too
+    except Exception as e:  # noqa: BLE001 - requests' and urllib3's errors alike
+        if time.monotonic() - started >= deadline_s:
+            cut = f"no complete answer within the {deadline_s:g} s deadline ({_describe(e)})"
+            return Result(None, _ms_since(started), cut[:500])
         return Result(None, _ms_since(started), _describe(e))
 
 
@@ -210,67 +294,84 @@ def _record(
     db: Database, claim: Claim, result: Result, *, settings: Settings, now: datetime
 ) -> str:
     with db.transaction() as session:
-        session.add(
-            WebhookAttempt(
-                delivery_id=claim.delivery_id,
-                endpoint_id=claim.endpoint_id,
-                event_id=claim.event_id,
-                attempt=claim.attempt,
-                at=now,
-                http_status=result.http_status,
-                latency_ms=result.latency_ms,
-                error=result.error,
-                response_excerpt=result.excerpt,
-            )
+        attempt = WebhookAttempt(
+            delivery_id=claim.delivery_id,
+            endpoint_id=claim.endpoint_id,
+            event_id=claim.event_id,
+            attempt=claim.attempt,
+            at=now,
+            http_status=result.http_status,
+            latency_ms=result.latency_ms,
+            error=result.error,
+            response_excerpt=result.excerpt,
         )
-        this_delivery = (
-            WebhookDelivery.id == claim.delivery_id,
-            WebhookDelivery.status == "pending",
-        )
-        this_endpoint = WebhookEndpoint.id == claim.endpoint_id
+        session.add(attempt)
         if result.ok:
             # A success counts whichever run of the task produced it.
             session.execute(
                 update(WebhookDelivery)
-                .where(*this_delivery)
-                .values(status="delivered", next_attempt_at=None)
+                .where(WebhookDelivery.id == claim.delivery_id, WebhookDelivery.status == "pending")
+                .values(status="delivered", next_attempt_at=None, open_attempt_at=None)
             )
             session.execute(
                 update(WebhookEndpoint)
-                .where(this_endpoint, WebhookEndpoint.failing_since.is_not(None))
+                .where(
+                    WebhookEndpoint.id == claim.endpoint_id,
+                    WebhookEndpoint.failing_since.is_not(None),
+                )
                 .values(failing_since=None)
             )
             return "delivered"
-        gone = result.http_status == 410
-        delay = (
-            None
-            if gone
-            else retry_delay(claim.attempt, settings.webhook_retry_delays, random.random())
+        return _after_failure(
+            session, attempt, gone=result.http_status == 410, settings=settings, now=now
         )
-        status = "failed" if delay is None else "pending"
-        next_attempt_at = None if delay is None else now + timedelta(seconds=delay)
-        # Only the latest claim schedules: a stale run must not undo a newer one's plan.
-        session.execute(
-            update(WebhookDelivery)
-            .where(*this_delivery, WebhookDelivery.attempts == claim.attempt)
-            .values(status=status, next_attempt_at=next_attempt_at)
+
+
+def _after_failure(
+    session: Session,
+    attempt: WebhookAttempt,
+    *,
+    gone: bool,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    """Schedule the retry (or give up) and advance the endpoint's failure clock."""
+    delay = (
+        None
+        if gone
+        else retry_delay(attempt.attempt, settings.webhook_retry_delays, random.random())
+    )
+    status = "failed" if delay is None else "pending"
+    next_attempt_at = None if delay is None else now + timedelta(seconds=delay)
+    # Only the latest claim schedules: a stale run must not undo a newer one's plan.
+    session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == attempt.delivery_id,
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.attempts == attempt.attempt,
         )
-        session.execute(
-            update(WebhookEndpoint)
-            .where(this_endpoint, WebhookEndpoint.failing_since.is_(None))
-            .values(failing_since=now)
-        )
-        if gone:
-            disable, reason = this_endpoint, "the endpoint answered 410 Gone"
-        else:
-            disable = this_endpoint & (WebhookEndpoint.failing_since < now - DISABLE_AFTER)
-            reason = f"every attempt failed for more than {DISABLE_AFTER.days} days"
-        session.execute(
-            update(WebhookEndpoint)
-            .where(disable, WebhookEndpoint.enabled.is_(True))
-            .values(enabled=False, disabled_reason=reason)
-        )
-        return status
+        .values(status=status, next_attempt_at=next_attempt_at, open_attempt_at=None)
+    )
+    this_endpoint = WebhookEndpoint.id == attempt.endpoint_id
+    session.execute(
+        update(WebhookEndpoint)
+        .where(this_endpoint, WebhookEndpoint.failing_since.is_(None))
+        .values(failing_since=now)
+        .execution_options(synchronize_session=False)
+    )
+    if gone:
+        disable, reason = this_endpoint, "the endpoint answered 410 Gone"
+    else:
+        disable = this_endpoint & (WebhookEndpoint.failing_since < now - DISABLE_AFTER)
+        reason = f"every attempt failed for more than {DISABLE_AFTER.days} days"
+    session.execute(
+        update(WebhookEndpoint)
+        .where(disable, WebhookEndpoint.enabled.is_(True))
+        .values(enabled=False, disabled_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return status
 
 
 def _describe(error: Exception) -> str:

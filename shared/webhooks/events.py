@@ -129,7 +129,12 @@ def redeliver_event(
             session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["event_id", "endpoint_id"],
-                    set_={"status": "pending", "attempts": 0, "next_attempt_at": now},
+                    set_={
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "open_attempt_at": None,
+                    },
                 )
             )
     return endpoint_ids

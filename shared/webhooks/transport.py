@@ -3,7 +3,8 @@
 `requests` would resolve the hostname again when it connects, after our check, and a hostile
 DNS server can answer differently the second time. The adapter below runs the SSRF guard
 (`ssrf.pin`) when it picks a connection and connects to the address the guard approved, while
-the Host header, TLS SNI and certificate check keep using the hostname.
+the Host header, TLS SNI and certificate check keep using the hostname. Its connections
+register with the attempt's wall-clock deadline (`deadline.py`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,18 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from shared.webhooks import ssrf
+from shared.webhooks.deadline import DeadlineHTTPConnection, DeadlineHTTPSConnection
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = DeadlineHTTPSConnection
 
 
 class PinnedAddressAdapter(HTTPAdapter):
@@ -25,6 +35,14 @@ class PinnedAddressAdapter(HTTPAdapter):
         super().__init__()
         self.allow_private = allow_private
         self.resolver = resolver
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        """Build the pool manager with connections the attempt's deadline can cut."""
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
 
     def get_connection_with_tls_context(
         self,
