@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared.config import Settings, load_settings
 from shared.runtime import Runtime
@@ -31,6 +32,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_STORAGE_OPTIONS={"socket_connect_timeout": 1, "socket_timeout": 1},
+        JWT_ENCODE_ISSUER=settings.jwt_issuer,
+        JWT_DECODE_ISSUER=settings.jwt_issuer,
+        JWT_ENCODE_AUDIENCE=settings.jwt_audience,
+        JWT_DECODE_AUDIENCE=settings.jwt_audience,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["paylink"] = Runtime(settings)
@@ -38,12 +43,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.auth import configure_jwt
     from api.cors import init_cors
     from api.errors import register_error_handlers
-    from api.extensions import jwt, limiter
+    from api.extensions import init_limiter, jwt
     from api.metrics import init_metrics
     from workers.celery_app import celery_init_app
 
     jwt.init_app(app)
-    limiter.init_app(app)
     configure_jwt(jwt)
     register_error_handlers(app)
     init_cors(app, settings)
@@ -89,4 +93,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         from api import sandbox
 
         app.register_blueprint(sandbox.bp)
+    app.extensions["limiter"] = init_limiter(app)
+    if settings.trusted_proxies:
+        # Behind N proxies the client is the Nth address from the right of X-Forwarded-For.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app

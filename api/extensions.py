@@ -1,15 +1,48 @@
-"""Flask extensions, created unbound and initialised in the app factory."""
+"""Flask extensions: the JWT manager (stateless, shared) and each app's own rate limiter.
+
+Limits (flask-limiter, counted in Redis):
+- every endpoint: per account when the request carries a valid token, else per client
+  address; credential endpoints harder, per address (there is no account yet);
+- login, besides: failed attempts per email, wherever they come from;
+- verifications (a synchronous VTPass call that reveals customer names): tight, per account;
+- redelivering one event: a cooldown per event.
+An IPv6 client is one /64 (what one subscriber is usually given). When Redis cannot be reached
+the limits are counted in this process's memory instead of being skipped.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, request
+import hashlib
+import ipaddress
+import json
+from collections.abc import Callable
+
+from flask import Flask, Response, current_app, request
 from flask_jwt_extended import JWTManager, decode_token
 from flask_limiter import Limiter
+
+from shared.config import Settings
 
 # Endpoints no client limit applies to: probes, scrapes, and VTPass's own callbacks.
 UNLIMITED = {"health.healthz", "health.readyz", "metrics.expose", "vtpass_callback.receive"}
 # Credential guessing is limited harder, per client address (there is no account yet).
 AUTH = {"auth.login", "auth.register", "auth.refresh"}
+
+jwt = JWTManager()
+
+
+def client_address() -> str:
+    """Return who the client is for limits: its IPv4 address, or its IPv6 /64."""
+    raw = request.remote_addr or "unknown"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
 
 
 def rate_limit_key() -> str:
@@ -20,12 +53,34 @@ def rate_limit_key() -> str:
             return "user:" + str(decode_token(header[7:])["sub"])
         except Exception:  # noqa: BLE001 - a bad token is refused later; count it by address
             pass
-    return "ip:" + (request.remote_addr or "unknown")
+    return "ip:" + client_address()
+
+
+def login_email_key() -> str:
+    """Key login attempts by the email they try (hashed: keys are not a list of addresses)."""
+    try:
+        body = json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):
+        body = None
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str):
+        return "email:-"
+    normalised = email.strip().lower().encode("utf-8", "replace")
+    return "email:" + hashlib.sha256(normalised).hexdigest()
+
+
+def redelivery_key() -> str:
+    """Key redeliveries by the caller and the event they repeat."""
+    return f"{rate_limit_key()}:event:{(request.view_args or {}).get('event_id', '-')}"
+
+
+def _settings() -> Settings:
+    return current_app.extensions["paylink"].settings
 
 
 def rate_limit() -> str:
     """The limit for this request's endpoint, from the running app's settings."""
-    settings = current_app.extensions["paylink"].settings
+    settings = _settings()
     if request.endpoint in AUTH:
         return str(settings.rate_limit_auth)
     if request.endpoint == "purchases.create":
@@ -33,15 +88,36 @@ def rate_limit() -> str:
     return str(settings.rate_limit_default)
 
 
-jwt = JWTManager()
-# Each endpoint is counted on its own. A limiter that cannot reach Redis lets requests through:
-# it protects the service, it never decides about money.
-limiter = Limiter(
-    rate_limit_key,
-    default_limits=[rate_limit],
-    default_limits_exempt_when=lambda: request.endpoint in UNLIMITED,
-    # X-RateLimit-* headers cost a Redis read on every request; the 429 carries Retry-After.
-    headers_enabled=False,
-    swallow_errors=True,
-    key_prefix="paylink",
-)
+def _failed_login(response: Response) -> bool:
+    return response.status_code == 401
+
+
+# endpoint -> (its extra limit from settings, what it counts by, which answers count)
+EXTRA_LIMITS: dict[
+    str, tuple[Callable[[], str], Callable[[], str], Callable[[Response], bool] | None]
+] = {
+    "auth.login": (lambda: _settings().rate_limit_login_email, login_email_key, _failed_login),
+    "verifications.verify": (lambda: _settings().rate_limit_verifications, rate_limit_key, None),
+    "events.redeliver": (lambda: _settings().rate_limit_redeliver, redelivery_key, None),
+}
+
+
+def init_limiter(app: Flask) -> Limiter:
+    """Give the app its own limiter (own storage), with the extra limits on their views."""
+    limiter = Limiter(
+        rate_limit_key,
+        app=app,
+        default_limits=[rate_limit],
+        default_limits_exempt_when=lambda: request.endpoint in UNLIMITED,
+        # X-RateLimit-* headers cost a Redis read on every request; the 429 carries Retry-After.
+        headers_enabled=False,
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+        key_prefix="paylink",
+    )
+    for endpoint, (limit, key, counts) in EXTRA_LIMITS.items():
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(  # type: ignore[assignment]
+            limit, key_func=key, deduct_when=counts, override_defaults=False
+        )(view)
+    return limiter

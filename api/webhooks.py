@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 from flask_jwt_extended import jwt_required
 
 from api.deps import caller_id, runtime
@@ -27,6 +27,7 @@ def create() -> tuple[Response, int]:
         url=body.url,
         events=body.events,
         allow_private=rt.settings.webhook_allow_private,
+        max_endpoints=rt.settings.webhook_max_endpoints,
     )
     response = jsonify({**endpoint_object(endpoint), "secret": secret})
     response.headers["Location"] = url_for("webhook_endpoints.get_one", endpoint_id=endpoint.id)
@@ -36,9 +37,14 @@ def create() -> tuple[Response, int]:
 @bp.get("")
 @jwt_required()
 def list_all() -> Response:
-    """List the caller's endpoints (without secrets)."""
-    found = endpoints.list_endpoints(runtime().db, user_id=caller_id())
-    return jsonify({"data": [endpoint_object(e) for e in found]})
+    """List the caller's endpoints (without secrets), oldest first, with cursor pagination."""
+    found, has_more = endpoints.list_endpoints(
+        runtime().db,
+        user_id=caller_id(),
+        limit=query_limit(),
+        starting_after=request.args.get("starting_after"),
+    )
+    return jsonify({"data": [endpoint_object(e) for e in found], "has_more": has_more})
 
 
 @bp.get("/<endpoint_id>")

@@ -4,7 +4,8 @@ Each entry is JSON `{"fresh_until": <epoch>, "data": ...}` kept in Redis well pa
 that when VTPass fails an expired copy can still be served (marked STALE). When many callers
 miss the same key at once, one takes a short Redis lock and asks VTPass; the rest wait for its
 answer instead of asking too (single flight). A fresh entry is also kept in process memory
-for a couple of seconds, so a hot key costs no Redis round trip at all.
+for a couple of seconds, so a hot key costs no Redis round trip at all; that copy is an LRU
+of bounded size with a TTL, since keys include client input (customer numbers to verify).
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import contextlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import redis
+from cachetools import TTLCache
 
 log = logging.getLogger(__name__)
 
 STALE_KEEP_FACTOR = 48  # keep copies this many TTLs for stale serving
 LOCK_SECONDS = 15
 WAIT_SECONDS = 10.0
+LOCAL_ENTRIES = 1024
 
 
 class CacheState(StrEnum):
@@ -43,13 +47,19 @@ class ResponseCache:
     """Cache whatever `fetch` returns (JSON-able) under `key` for `ttl` seconds."""
 
     def __init__(
-        self, client: redis.Redis, *, prefix: str = "paylink:cache:", local_ttl: float = 2.0
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "paylink:cache:",
+        local_ttl: float = 2.0,
+        local_entries: int = LOCAL_ENTRIES,
     ) -> None:
         self.redis = client
         self.prefix = prefix
         self.local_ttl = local_ttl
-        # key -> (keep until, data); a plain dict: single get/set are atomic under the GIL.
-        self._local: dict[str, tuple[float, Any]] = {}
+        # key -> (keep until, data): at most `local_entries`, none older than `local_ttl`.
+        self._local: TTLCache[str, tuple[float, Any]] = TTLCache(local_entries, local_ttl)
+        self._local_lock = threading.Lock()  # cachetools' caches are not thread-safe
 
     def get_or_fetch(
         self, key: str, fetch: Callable[[], Any], *, ttl: int
@@ -57,7 +67,8 @@ class ResponseCache:
         """Return the cached value or fetch it once; serve a stale copy if fetching fails."""
         full = self.prefix + key
         now = time.time()
-        local = self._local.get(full)
+        with self._local_lock:
+            local = self._local.get(full)
         if local is not None and local[0] > now:
             return local[1], CacheState.HIT
         try:
@@ -90,12 +101,14 @@ class ResponseCache:
 
     def invalidate(self, key: str) -> None:
         """Forget a cached value (other processes keep theirs for at most `local_ttl`)."""
-        self._local.pop(self.prefix + key, None)
+        with self._local_lock:
+            self._local.pop(self.prefix + key, None)
         self.redis.delete(self.prefix + key)
 
     def _remember(self, full: str, entry: dict[str, Any]) -> None:
         keep_until = min(time.time() + self.local_ttl, entry["fresh_until"])
-        self._local[full] = (keep_until, entry["data"])
+        with self._local_lock:
+            self._local[full] = (keep_until, entry["data"])
 
     def _read(self, full: str) -> dict[str, Any] | None:
         raw = self.redis.get(full)

@@ -11,12 +11,12 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from shared.db import Database, utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.formats import iso
-from shared.models import WebhookAttempt, WebhookEndpoint
+from shared.models import User, WebhookAttempt, WebhookEndpoint
 from shared.webhooks.events import EVENT_TYPES
 from shared.webhooks.ssrf import Resolver, UnsafeURL, check_endpoint_url
 
@@ -78,8 +78,13 @@ def create_endpoint(
     events: list[str] | None,
     allow_private: bool,
     resolver: Resolver | None = None,
+    max_endpoints: int = 20,
 ) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint after the SSRF check; return it and its secret (shown once)."""
+    """Register an endpoint after the SSRF check; return it and its secret (shown once).
+
+    A user has at most `max_endpoints` live endpoints: each one multiplies every event into a
+    delivery, so an unbounded number would let one account flood the webhooks worker.
+    """
     wanted = checked_events(events)
     try:
         check_endpoint_url(url, allow_private=allow_private, resolver=resolver)
@@ -87,22 +92,36 @@ def create_endpoint(
         raise ValidationFailed(fields={"url": str(e)}) from None
     secret = new_secret()
     with db.transaction() as session:
+        # The user's row serialises concurrent registrations, so the count cannot be raced.
+        session.get(User, user_id, with_for_update=True)
+        live = session.scalar(
+            select(func.count())
+            .select_from(WebhookEndpoint)
+            .where(WebhookEndpoint.user_id == user_id, WebhookEndpoint.deleted_at.is_(None))
+        )
+        if (live or 0) >= max_endpoints:
+            raise ValidationFailed(
+                f"An account may have at most {max_endpoints} webhook endpoints.",
+                fields={"url": f"at most {max_endpoints} endpoints per account; delete one first"},
+            )
         endpoint = WebhookEndpoint(user_id=user_id, url=url, events=wanted, secret=secret)
         session.add(endpoint)
         session.flush()
     return endpoint, secret
 
 
-def list_endpoints(db: Database, *, user_id: str) -> list[WebhookEndpoint]:
-    """Return a user's endpoints that are not deleted, oldest first."""
+def list_endpoints(
+    db: Database, *, user_id: str, limit: int, starting_after: str | None = None
+) -> tuple[list[WebhookEndpoint], bool]:
+    """Return a page of a user's live endpoints, oldest first, and whether more follow."""
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.user_id == user_id, WebhookEndpoint.deleted_at.is_(None)
+    )
+    if starting_after:
+        query = query.where(WebhookEndpoint.id > starting_after)
     with db.sessions() as session:
-        return list(
-            session.scalars(
-                select(WebhookEndpoint)
-                .where(WebhookEndpoint.user_id == user_id, WebhookEndpoint.deleted_at.is_(None))
-                .order_by(WebhookEndpoint.id)
-            )
-        )
+        rows = list(session.scalars(query.order_by(WebhookEndpoint.id).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
 
 
 def get_endpoint(db: Database, *, user_id: str, endpoint_id: str) -> WebhookEndpoint:
