@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_jwt(jwt)
     register_error_handlers(app)
     init_cors(app, settings)
-    init_metrics(app, app.extensions["paylink"].db)
+    init_metrics(app, app.extensions["paylink"])
     celery_init_app(app, settings)
 
     from api import (

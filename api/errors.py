@@ -50,10 +50,11 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         code, message = HTTP_CODES.get(status, ("http_error", e.name))
         response, status = error_response(status, code, message)
-        if e.response is not None:
-            for name in ("Retry-After", "Allow"):
-                if name in e.response.headers:
-                    response.headers[name] = e.response.headers[name]
+        # 405 carries Allow (RFC 9110), 401 WWW-Authenticate, 429/503 Retry-After.
+        headers = [*e.get_headers(), *(e.response.headers.items() if e.response else [])]
+        for name, value in headers:
+            if name in ("Retry-After", "Allow", "WWW-Authenticate"):
+                response.headers[name] = value
         return response, status
 
     @app.errorhandler(RateLimitExceeded)

@@ -1,6 +1,13 @@
-"""Service endpoints: liveness and readiness."""
+"""Service endpoints: liveness and readiness.
+
+Probes are never rate limited, so readiness stays cheap whoever calls it how often: its
+answer is reused for `READY_FOR_S`, and only one request at a time checks the dependencies.
+"""
 
 from __future__ import annotations
+
+import threading
+import time
 
 from flask import Blueprint, Response, current_app, jsonify
 from sqlalchemy import text
@@ -8,6 +15,9 @@ from sqlalchemy import text
 from api.deps import runtime
 
 bp = Blueprint("health", __name__)
+
+READY_FOR_S = 2.0
+_checking = threading.Lock()
 
 
 @bp.get("/healthz")
@@ -19,6 +29,22 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Say whether the database, Redis and the broker are reachable."""
+    with _checking:
+        at, checks = current_app.extensions.get("readiness", (0.0, {}))
+        if time.monotonic() - at >= READY_FOR_S:
+            checks = _check_dependencies()
+            current_app.extensions["readiness"] = (time.monotonic(), checks)
+    ready = all(v == "ok" for v in checks.values())
+    if ready:
+        return jsonify({"status": "ready", "checks": checks}), 200
+    body = {
+        "error": {"code": "service_unavailable", "message": "A dependency is unreachable."},
+        "checks": checks,
+    }
+    return jsonify(body), 503
+
+
+def _check_dependencies() -> dict[str, str]:
     rt = runtime()
     checks = {}
     try:
@@ -38,11 +64,4 @@ def readyz() -> tuple[Response, int]:
         checks["broker"] = "ok"
     except Exception:  # noqa: BLE001
         checks["broker"] = "unreachable"
-    ready = all(v == "ok" for v in checks.values())
-    if ready:
-        return jsonify({"status": "ready", "checks": checks}), 200
-    body = {
-        "error": {"code": "service_unavailable", "message": "A dependency is unreachable."},
-        "checks": checks,
-    }
-    return jsonify(body), 503
+    return checks
