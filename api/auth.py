@@ -1,9 +1,9 @@
-"""Auth: register, login, refresh (rotation), logout (revocation), and who am I."""
+"""Auth: register, login, refresh (rotation), logout (one login or all), password change, me."""
 
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -19,15 +19,13 @@ from flask_jwt_extended import (
 
 from api.deps import caller_id, runtime
 from api.errors import error_response
-from api.schemas import Credentials
+from api.schemas import Credentials, PasswordChangeIn
 from api.validation import parse_body
-from shared import users
+from shared import sessions, users
 from shared.errors import NotFound, ServiceUnavailable, TokenRevoked
 from shared.models import User
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1")
-
-REVOKED = "paylink:revoked:"
 
 
 @bp.post("/auth/register")
@@ -76,6 +74,36 @@ def logout() -> tuple[str, int]:
     return "", 204
 
 
+@bp.post("/auth/logout-all")
+@jwt_required()
+def logout_all() -> tuple[str, int]:
+    """End every session of the caller's account, this one included."""
+    users.end_all_sessions(
+        runtime().db,
+        user_id=caller_id(),
+        end_sessions=_end_sessions,
+        access_lifetime=_access_lifetime(),
+    )
+    return "", 204
+
+
+@bp.post("/auth/password")
+@jwt_required()
+def change_password() -> tuple[str, int]:
+    """Change the caller's password; every other session of the account ends."""
+    body, _ = parse_body(PasswordChangeIn)
+    users.change_password(
+        runtime().db,
+        user_id=caller_id(),
+        current=body.current_password,
+        new=body.new_password,
+        end_sessions=_end_sessions,
+        keep_family=get_jwt()["fam"],
+        access_lifetime=_access_lifetime(),
+    )
+    return "", 204
+
+
 @bp.get("/me")
 @jwt_required()
 def me() -> Response:
@@ -106,17 +134,24 @@ def _new_pair(user: User, *, family: str) -> tuple[dict[str, Any], users.IssuedR
     return pair, successor
 
 
+def _access_lifetime() -> timedelta:
+    """How long an access token may live, and a minute of clock skew."""
+    return timedelta(minutes=runtime().settings.jwt_access_minutes + 1)
+
+
 def _blocklist(*, family: str, jti: str | None = None) -> None:
     """Revoke a login's access tokens (and one token) for as long as any can live."""
-    ttl = runtime().settings.jwt_access_minutes * 60 + 60
     try:
-        pipe = runtime().redis.pipeline()
-        if jti:
-            pipe.set(REVOKED + jti, "1", ex=ttl)
-        pipe.set(REVOKED + "family:" + family, "1", ex=ttl)
-        pipe.execute()
+        sessions.blocklist(runtime().redis, families=[family], jti=jti, ttl=_access_lifetime())
     except redis.RedisError as e:
         raise ServiceUnavailable("Could not revoke the token; try again.") from e
+
+
+def _end_sessions(families: list[str]) -> None:
+    try:
+        sessions.blocklist(runtime().redis, families=families, ttl=_access_lifetime())
+    except redis.RedisError as e:
+        raise ServiceUnavailable("Could not end the other sessions; try again.") from e
 
 
 def configure_jwt(jwt: JWTManager) -> None:
@@ -124,9 +159,10 @@ def configure_jwt(jwt: JWTManager) -> None:
 
     @jwt.token_in_blocklist_loader
     def is_revoked(_header: dict, payload: dict) -> bool:
-        keys = [REVOKED + payload["jti"], REVOKED + "family:" + payload.get("fam", "-")]
         try:
-            return any(runtime().redis.mget(keys))
+            return sessions.is_revoked(
+                runtime().redis, jti=payload["jti"], family=payload.get("fam")
+            )
         except redis.RedisError as e:
             # Fail closed: without the blocklist a logged-out token would work again.
             raise ServiceUnavailable("Cannot check the token right now; try again.") from e

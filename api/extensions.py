@@ -26,7 +26,7 @@ from shared.config import Settings
 # Endpoints no client limit applies to: probes, scrapes, and VTPass's own callbacks.
 UNLIMITED = {"health.healthz", "health.readyz", "metrics.expose", "vtpass_callback.receive"}
 # Credential guessing is limited harder, per client address (there is no account yet).
-AUTH = {"auth.login", "auth.register", "auth.refresh"}
+AUTH = {"auth.login", "auth.register", "auth.refresh", "auth.change_password"}
 
 jwt = JWTManager()
 

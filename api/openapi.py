@@ -22,6 +22,7 @@ bp = Blueprint("openapi", __name__)
 REQUEST_BODIES: dict[str, type[BaseModel]] = {
     "auth.register": schemas.Credentials,
     "auth.login": schemas.Credentials,
+    "auth.change_password": schemas.PasswordChangeIn,
     "purchases.create": schemas.PurchaseIn,
     "admin.credit_wallet": schemas.CreditIn,
     "admin.resolve": schemas.ResolveIn,
@@ -33,6 +34,8 @@ REQUEST_BODIES: dict[str, type[BaseModel]] = {
 SUCCESS_STATUS = {
     "auth.register": 201,
     "auth.logout": 204,
+    "auth.logout_all": 204,
+    "auth.change_password": 204,
     "purchases.create": 202,
     "admin.credit_wallet": 201,
     "webhook_endpoints.create": 201,

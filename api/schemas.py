@@ -19,6 +19,11 @@ class Credentials(Body):
     password: str = Field(min_length=1, max_length=256)
 
 
+class PasswordChangeIn(Body):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
 class PurchaseIn(Body):
     service_id: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=1, max_length=32)

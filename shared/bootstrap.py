@@ -9,7 +9,11 @@ Prints the admin's user id; does nothing when the two variables are not both set
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 
+import redis
+
+from shared import sessions
 from shared.config import load_settings
 from shared.db import Database
 from shared.users import ensure_admin
@@ -22,8 +26,20 @@ def main() -> int:
         print("PAYLINK_ADMIN_EMAIL/PAYLINK_ADMIN_PASSWORD not set; no admin to ensure")
         return 0
     db = Database(settings.database_url, pool_size=1, max_overflow=0)
+    lifetime = timedelta(minutes=settings.jwt_access_minutes + 1)
+
+    def end_sessions(families: list[str]) -> None:
+        # A reset password ends the admin's sessions; the access tokens through the blocklist.
+        if families and settings.redis_url:
+            client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+            sessions.blocklist(client, families=families, ttl=lifetime)
+
     user, created = ensure_admin(
-        db, email=settings.paylink_admin_email, password=settings.paylink_admin_password
+        db,
+        email=settings.paylink_admin_email,
+        password=settings.paylink_admin_password,
+        end_sessions=end_sessions,
+        access_lifetime=lifetime,
     )
     db.dispose()
     print(user.id)

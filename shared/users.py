@@ -1,18 +1,26 @@
-"""Users: registration, password checks, refresh-token rotation, the admin account."""
+"""Users: registration, password checks and changes, refresh-token rotation, the admin account.
+
+Passwords are refused when short, without letters and digits, or on the list of common
+passwords shipped beside this module (`common-passwords.txt`: the 20,000 most common passwords
+as collected by Royce Williams, the list Django's CommonPasswordValidator ships, lowercased).
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import audit, ledger
+from shared import audit, ledger, sessions
 from shared.db import Database, utcnow
 from shared.errors import InvalidCredentials, TokenRevoked, ValidationFailed
 from shared.models import RefreshToken, User
@@ -21,19 +29,26 @@ _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal it.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-COMMON_PASSWORDS = frozenset({"password123", "1234567890", "qwertyuiop", "password1234"})
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common-passwords.txt")
+MIN_PASSWORD, MAX_PASSWORD = 10, 256
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """Return the shipped list of common passwords (lowercase), read once."""
+    return frozenset(COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").split())
 
 
 def password_problem(password: str) -> str | None:
     """Say what is weak about a password, or None if it is acceptable."""
-    if len(password) < 10:
-        return "must be at least 10 characters"
-    if len(password) > 256:
-        return "must be at most 256 characters"
+    if len(password) < MIN_PASSWORD:
+        return f"must be at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"must be at most {MAX_PASSWORD} characters"
     if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
         return "must contain letters and digits"
-    if password.lower() in COMMON_PASSWORDS:
-        return "is too common"
+    if password.lower() in common_passwords():
+        return "is one of the most common passwords"
     return None
 
 
@@ -80,8 +95,67 @@ def get_user(db: Database, user_id: str) -> User | None:
         return session.get(User, user_id)
 
 
-def ensure_admin(db: Database, *, email: str, password: str) -> tuple[User, bool]:
-    """Make sure this admin exists (promoting the user if needed); return it and if created."""
+def change_password(
+    db: Database,
+    *,
+    user_id: str,
+    current: str,
+    new: str,
+    end_sessions: Callable[[list[str]], None],
+    keep_family: str | None,
+    access_lifetime: timedelta,
+) -> None:
+    """Change a password after checking the current one; end every other session of the user.
+
+    `end_sessions` blocklists the logins' access tokens (Redis); it runs before anything is
+    stored, so a failure there changes nothing and the client can simply try again.
+    """
+    if (problem := password_problem(new)) is not None:
+        raise ValidationFailed(fields={"new_password": problem})
+    with db.transaction() as session:
+        user = session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise InvalidCredentials()
+        try:
+            _hasher.verify(user.password_hash, current)
+        except (VerificationError, InvalidHashError):
+            raise InvalidCredentials("The current password is wrong.") from None
+        end_sessions(
+            sessions.live_families(
+                session, user_id=user_id, within=access_lifetime, keep=keep_family
+            )
+        )
+        sessions.revoke_refresh_tokens(session, user_id=user_id, keep=keep_family)
+        user.password_hash = _hasher.hash(new)
+        audit.record(session, actor=user_id, action="user.password_changed", user_id=user_id)
+
+
+def end_all_sessions(
+    db: Database,
+    *,
+    user_id: str,
+    end_sessions: Callable[[list[str]], None],
+    access_lifetime: timedelta,
+) -> None:
+    """End every session of a user (logout everywhere)."""
+    with db.transaction() as session:
+        end_sessions(sessions.live_families(session, user_id=user_id, within=access_lifetime))
+        sessions.revoke_refresh_tokens(session, user_id=user_id)
+
+
+def ensure_admin(
+    db: Database,
+    *,
+    email: str,
+    password: str,
+    end_sessions: Callable[[list[str]], None] | None = None,
+    access_lifetime: timedelta = timedelta(minutes=16),
+) -> tuple[User, bool]:
+    """Make sure this admin exists with this password; return it and whether it was created.
+
+    Promoting an existing user, or resetting the admin's password, ends every session it had
+    (refresh tokens here; access tokens through `end_sessions`, when given).
+    """
     with db.transaction() as session:
         user = session.execute(
             select(User).where(User.email == email.strip().lower())
@@ -89,16 +163,23 @@ def ensure_admin(db: Database, *, email: str, password: str) -> tuple[User, bool
         if user is not None:
             # Promoting keeps no password but the configured one: whoever registered this
             # email first must not become an operator with their own password.
-            if user.role != "admin":
-                session.execute(
-                    update(RefreshToken)
-                    .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-                    .values(revoked_at=utcnow())
-                )
+            if user.role != "admin" or not _verifies(user.password_hash, password):
+                if end_sessions is not None:
+                    end_sessions(
+                        sessions.live_families(session, user_id=user.id, within=access_lifetime)
+                    )
+                sessions.revoke_refresh_tokens(session, user_id=user.id)
+                user.password_hash = _hasher.hash(password)
             user.role = "admin"
-            user.password_hash = _hasher.hash(password)
             return user, False
     return register_user(db, email=email, password=password, role="admin"), True
+
+
+def _verifies(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 @dataclass(frozen=True)
