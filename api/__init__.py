@@ -43,14 +43,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.auth import configure_jwt
     from api.cors import init_cors
     from api.errors import register_error_handlers
+    from api.headers import init_response_headers
     from api.extensions import init_limiter, jwt
     from api.metrics import init_metrics
+    from api.validation import init_input_guards
     from workers.celery_app import celery_init_app
 
     jwt.init_app(app)
     configure_jwt(jwt)
     register_error_handlers(app)
     init_cors(app, settings)
+    init_input_guards(app)
+    init_response_headers(app)
     init_metrics(app, app.extensions["paylink"])
     celery_init_app(app, settings)
 

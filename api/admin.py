@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api.deps import admin_required, runtime
 from api.purchases import list_purchases
 from api.schemas import CreditIn, ResolveIn
-from api.validation import parse_body, query_limit
+from api.validation import ascii_int, parse_body, query_limit
 from shared import ledger, users
 from shared.audit import audit_object
 from shared.errors import NotFound, ValidationFailed
@@ -57,7 +57,7 @@ def credit_wallet(user_id: str) -> tuple[Response, int]:
 @admin_required
 def purchases() -> Response:
     """List every user's purchases (filter with ?status=review)."""
-    return jsonify(list_purchases(select(Purchase)))
+    return jsonify(list_purchases(select(Purchase), operator=True))
 
 
 @bp.get("/purchases/<purchase_id>")
@@ -118,9 +118,10 @@ def audit_log() -> Response:
     if purchase_id := request.args.get("purchase_id"):
         query = query.where(AuditEntry.purchase_id == purchase_id)
     if cursor := request.args.get("starting_after"):
-        if not cursor.isdigit():
+        entry = ascii_int(cursor)
+        if entry is None:
             raise ValidationFailed(fields={"starting_after": "not an audit entry id"})
-        query = query.where(AuditEntry.id < int(cursor))
+        query = query.where(AuditEntry.id < entry)
     with runtime().db.sessions() as session:
         rows = (
             session.execute(query.order_by(AuditEntry.id.desc()).limit(limit + 1)).scalars().all()
@@ -141,4 +142,4 @@ def _show(purchase_id: str) -> Response:
         purchase = session.get(Purchase, purchase_id)
         if purchase is None:
             raise NotFound("No such purchase.")
-        return jsonify(purchase_object(purchase))
+        return jsonify(purchase_object(purchase, operator=True))

@@ -75,7 +75,7 @@ def list_all() -> Response:
     return jsonify(list_purchases(query))
 
 
-def list_purchases(query) -> dict:
+def list_purchases(query, *, operator: bool = False) -> dict:
     """Apply the status/category/cursor filters of a purchase listing and page it."""
     limit = query_limit()
     status = request.args.get("status")
@@ -94,5 +94,5 @@ def list_purchases(query) -> dict:
         query = query.where(Purchase.id < cursor)
     with runtime().db.sessions() as session:
         rows = session.execute(query.order_by(Purchase.id.desc()).limit(limit + 1)).scalars().all()
-        data = [purchase_object(p) for p in rows[:limit]]
+        data = [purchase_object(p, operator=operator) for p in rows[:limit]]
     return {"data": data, "has_more": len(rows) > limit}

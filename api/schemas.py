@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool  # noqa: F401
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator  # noqa: F401
 
 Money = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def storable_text(cls, value: Any) -> Any:
+        """Refuse text PostgreSQL cannot store: NUL characters, lone surrogates."""
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and ("\x00" in text or _has_surrogate(text)):
+                raise ValueError("must not contain NUL characters or unpaired surrogates")
+        return value
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 class Credentials(Body):

@@ -3,24 +3,69 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
-from flask import request
+from flask import Flask, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest
 
-from shared.errors import ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+# No request body PayLink accepts nests deeper; deeper is an attack on the parser.
+MAX_JSON_DEPTH = 32
+_ASCII_INT = re.compile(r"[0-9]{1,18}")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Parse JSON (floats kept as text), refusing absurd nesting; raise ValueError if bad."""
+    try:
+        value = json.loads(raw or b"null", parse_float=str, parse_int=int)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError("nested too deeply")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """Return how deeply a parsed JSON value nests (without recursing)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def json_body() -> Any:
     """Return the parsed JSON body; a body that is not JSON is a 400 invalid_json."""
-    raw = request.get_data(cache=True)
     try:
-        return json.loads(raw or b"null", parse_float=str, parse_int=int)
+        return parse_json(request.get_data(cache=True))
     except (ValueError, UnicodeDecodeError):
         raise BadRequest() from None
+
+
+def ascii_int(raw: str) -> int | None:
+    """Read a non-negative decimal integer of ASCII digits (not `²`, not 5,000 digits)."""
+    return int(raw) if _ASCII_INT.fullmatch(raw) else None
+
+
+def init_input_guards(app: Flask) -> None:
+    """Refuse NUL characters in path ids and query strings before any view sees them."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        # PostgreSQL cannot store or compare text holding NUL: such an id names nothing.
+        if any("\x00" in str(v) for v in (request.view_args or {}).values()):
+            raise NotFound()
+        bad = sorted(k for k, v in request.args.items(multi=True) if "\x00" in k + v)
+        if bad:
+            raise ValidationFailed(fields={k: "must not contain NUL characters" for k in bad})
 
 
 def parse_body(model: type[M]) -> tuple[M, Any]:
@@ -55,6 +100,7 @@ def query_limit(default: int = 20, maximum: int = 100) -> int:
     raw = request.args.get("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    value = ascii_int(raw)
+    if value is None or not 1 <= value <= maximum:
         raise ValidationFailed(fields={"limit": f"must be an integer from 1 to {maximum}"})
-    return int(raw)
+    return value

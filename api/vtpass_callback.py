@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import json
 
 from flask import Blueprint, Response, jsonify, request
 
 from api.deps import runtime
+from api.validation import parse_json
 from shared.callbacks import receive_notice
 from shared.errors import NotFound
 from workers.publish import publish_requery
@@ -22,9 +22,9 @@ def receive(token: str) -> Response:
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise NotFound()
     try:
-        body = json.loads(request.get_data() or b"null")
-    except ValueError:
-        body = {"unparseable": request.get_data(as_text=True)[:2000]}
+        body = parse_json(request.get_data())
+    except (ValueError, UnicodeDecodeError):
+        body = {"unparseable": request.get_data().decode("utf-8", "replace")[:2000]}
     purchase_id = receive_notice(runtime().db, runtime().catalog, body)
     if purchase_id is not None:
         publish_requery(purchase_id)

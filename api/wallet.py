@@ -7,7 +7,7 @@ from flask_jwt_extended import jwt_required
 from sqlalchemy import select
 
 from api.deps import caller_id, runtime
-from api.validation import query_limit
+from api.validation import ascii_int, query_limit
 from shared import ledger
 from shared.errors import ValidationFailed
 from shared.formats import iso, money
@@ -42,9 +42,10 @@ def entries() -> Response:
     )
     cursor = request.args.get("starting_after")
     if cursor:
-        if not cursor.startswith("ent_") or not cursor[4:].isdigit():
+        entry = ascii_int(cursor[4:]) if cursor.startswith("ent_") else None
+        if entry is None:
             raise ValidationFailed(fields={"starting_after": "not an entry id"})
-        query = query.where(Posting.id < int(cursor[4:]))
+        query = query.where(Posting.id < entry)
     with runtime().db.sessions() as session:
         rows = session.execute(query.order_by(Posting.id.desc()).limit(limit + 1)).all()
     data = [

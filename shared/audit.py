@@ -37,12 +37,13 @@ def redact(value: Any) -> Any:
 def storable(value: Any, *, max_chars: int = 4000) -> Any:
     """Return outside data (VTPass answers, callbacks) in a form PostgreSQL always accepts.
 
-    JSONB and text columns refuse the NUL character, and one odd answer must never make the
-    write that records it fail (the purchase would stay pending for ever): strip NULs and
-    bound string lengths.
+    JSONB and text columns refuse the NUL character and lone surrogates (not UTF-8), and one
+    odd answer must never make the write that records it fail (the purchase would stay
+    pending for ever): strip NULs, replace surrogates, and bound string lengths.
     """
     if isinstance(value, str):
-        return value.replace("\x00", "")[:max_chars]
+        clean = value.replace("\x00", "")[:max_chars]
+        return clean.encode("utf-8", "replace").decode("utf-8")
     if isinstance(value, dict):
         return {
             storable(str(k), max_chars=200): storable(v, max_chars=max_chars)

@@ -37,6 +37,8 @@ from shared.vtpass import (
     is_stale,
     mint_request_id,
 )
+from shared.vtpass import Outcome, OutcomeKind, VTPassClient, is_stale, mint_request_id
+from shared.vtpass.outcome import customer_description
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +214,9 @@ def _decide(
         return Next.NOTHING
     transaction_id = storable(outcome.transaction_id, max_chars=128)
     known = {"vtpass_transaction_id": transaction_id or purchase.vtpass_transaction_id}
-    described = storable(
-        f"VTPass {outcome.code or '-'}: {outcome.description or kind.value}", max_chars=500
-    )
+    # History is shown to the customer; the audit's exchange record keeps VTPass's own text.
+    told = customer_description(outcome.code, outcome.description or kind.value)
+    described = storable(f"VTPass {outcome.code or '-'}: {told}", max_chars=500)
     if kind is OutcomeKind.DELIVERED:
         receipt = outcome.receipt_for(purchase.category)
         note = conflict_note(receipt)
@@ -320,11 +322,14 @@ def _refund_note(purchase: Purchase, outcome: Outcome) -> str:
 
 
 def _error(outcome: Outcome) -> dict[str, Any]:
+    said = outcome.description or "VTPass did not deliver this purchase."
     return storable(
         {
             "code": "vtpass_reversed" if outcome.kind is OutcomeKind.REVERSED else "vtpass_failed",
-            "message": outcome.description or "VTPass did not deliver this purchase.",
+            "message": customer_description(outcome.code, said),
             "vtpass_code": outcome.code,
+            # Operators only (purchase_object(..., operator=True)): VTPass's own words.
+            "vtpass_message": said,
         },
         max_chars=500,
     )

@@ -182,6 +182,10 @@ def _variation_code(
 def _client_amount(product: Product, amount: Decimal | None, catalog: CatalogLike) -> Decimal:
     if amount is None:
         raise ValidationFailed(fields={"amount": "required"})
+    return _within_service_limits(product, amount, catalog)
+
+
+def _within_service_limits(product: Product, amount: Decimal, catalog: CatalogLike) -> Decimal:
     service = catalog.service(product.service_id) or {}
     low = Decimal(service["min_amount"]) if service.get("min_amount") else None
     high = Decimal(service["max_amount"]) if service.get("max_amount") else None
@@ -199,7 +203,9 @@ def _plan_amount(
     if plan is None:
         raise ValidationFailed(fields={"variation_code": "no such plan for this service"})
     if not plan["fixed_price"] and client_amount is not None:
-        return client_amount
+        # A plan without a fixed price takes the client's amount, within the service's limits
+        # (else one naira would buy any plan).
+        return _within_service_limits(product, client_amount, catalog)
     return Decimal(plan["amount"])
 
 

@@ -8,8 +8,11 @@ from shared.formats import iso, money
 from shared.models import Purchase
 
 
-def purchase_object(purchase: Purchase) -> dict[str, Any]:
-    """Return the documented purchase object."""
+def purchase_object(purchase: Purchase, *, operator: bool = False) -> dict[str, Any]:
+    """Return the documented purchase object; customers never see VTPass's internal text."""
+    error = purchase.error
+    if error is not None and not operator:
+        error = {k: v for k, v in error.items() if k != "vtpass_message"}
     return {
         "id": purchase.id,
         "object": "purchase",
@@ -26,7 +29,7 @@ def purchase_object(purchase: Purchase) -> dict[str, Any]:
         "request_id": purchase.request_id,
         "vtpass_transaction_id": purchase.vtpass_transaction_id,
         "receipt": purchase.receipt,
-        "error": purchase.error,
+        "error": error,
         "created_at": iso(purchase.created_at),
         "updated_at": iso(purchase.updated_at),
         "completed_at": iso(purchase.completed_at),

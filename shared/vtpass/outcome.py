@@ -31,6 +31,7 @@ from shared.vtpass.receipt import extract_receipt, purchased_code
 
 __all__ = [
     "ALERT_CODES",
+    "customer_description",
     "AUTH_CODES",
     "KNOWN_CODES",
     "Operation",
@@ -62,6 +63,15 @@ FINAL_KINDS = frozenset({OutcomeKind.DELIVERED, OutcomeKind.FAILED, OutcomeKind.
 AUTH_CODES = frozenset({"021", "022", "023", "024", "027", "028", "087"})
 # Everything an operator must hear about, including an empty VTPass wallet.
 ALERT_CODES = AUTH_CODES | {"018"}
+# What a customer is told instead of VTPass's words when the cause is PayLink's own account
+# at VTPass (its float, its credentials, its whitelisting): the operator sees VTPass's text.
+_CUSTOMER_MESSAGES = {
+    "018": "This service is briefly unavailable; you were not charged. Please try again later.",
+}
+_INTERNAL_PROBLEM = (
+    "PayLink could not complete this purchase because of a problem on our side; "
+    "you were not charged. Please try again later."
+)
 # Bad variation, arguments, product, amount, quantity or request id: our input.
 _BAD_INPUT_CODES = frozenset({"010", "011", "012", "013", "017", "031", "032", "085"})
 # Definite failures of a pay request.
@@ -78,6 +88,13 @@ _STATUS_KINDS = {
     "failed": OutcomeKind.FAILED,
     "reversed": OutcomeKind.REVERSED,
 }
+
+
+def customer_description(code: str | None, description: str) -> str:
+    """Return what the customer is told about an answer (VTPass's text unless it is internal)."""
+    if code in ALERT_CODES:
+        return _CUSTOMER_MESSAGES.get(code, _INTERNAL_PROBLEM)
+    return description
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,7 @@ def test_bad_registrations_are_field_errors(client, make_user, body, field):
     assert response.status_code == 422, response.get_json()
     assert error(response)["code"] == "validation_error"
     assert field in error(response)["fields"]
-    assert client.get(BASE, headers=user.headers).get_json() == {"data": []}
+    assert client.get(BASE, headers=user.headers).get_json()["data"] == []
 
 
 def test_unknown_event_names_are_reported(client, make_user):
@@ -184,7 +184,7 @@ def test_another_users_endpoint_is_not_found(client, make_user):
     ]:
         response = getattr(client, method)(f"{BASE}/{endpoint_id}{path}", headers=stranger.headers)
         assert (response.status_code, error(response)["code"]) == (404, "not_found"), path
-    assert client.get(BASE, headers=stranger.headers).get_json() == {"data": []}
+    assert client.get(BASE, headers=stranger.headers).get_json()["data"] == []
     assert client.get(f"{BASE}/{endpoint_id}", headers=owner.headers).status_code == 200
 
 
@@ -193,7 +193,7 @@ def test_delete_removes_the_endpoint(client, make_user, runtime):
     endpoint_id = register(client, user)["id"]
     response = client.delete(f"{BASE}/{endpoint_id}", headers=user.headers)
     assert (response.status_code, response.get_data()) == (204, b"")
-    assert client.get(BASE, headers=user.headers).get_json() == {"data": []}
+    assert client.get(BASE, headers=user.headers).get_json()["data"] == []
     assert client.get(f"{BASE}/{endpoint_id}", headers=user.headers).status_code == 404
     assert client.delete(f"{BASE}/{endpoint_id}", headers=user.headers).status_code == 404
     with runtime.db.sessions() as session:

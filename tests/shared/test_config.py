@@ -15,7 +15,9 @@ PRODUCTION = {
     "VTPASS_API_KEY": "api-key-secret",
     "VTPASS_PUBLIC_KEY": "PK_public-secret",
     "VTPASS_SECRET_KEY": "SK_secret-secret",
-    "VTPASS_CALLBACK_TOKEN": "callback-token-secret",
+    "VTPASS_CALLBACK_TOKEN": "callback-token-secret-" + "c" * 20,
+    "VTPASS_MODE": "live",
+    "PAYLINK_METRICS_TOKEN": "metrics-token-secret-" + "m" * 20,
 }
 
 
@@ -44,13 +46,21 @@ def test_repr_masks_every_secret():
         "PK_public-secret",
         "SK_secret-secret",
         "callback-token-secret",
+        "metrics-token-secret",
     ):
         assert secret not in shown
     assert "sandbox.vtpass.com" in shown
 
 
 @pytest.mark.parametrize(
-    "missing", ["JWT_SECRET_KEY", "VTPASS_SECRET_KEY", "DATABASE_URL", "VTPASS_CALLBACK_TOKEN"]
+    "missing",
+    [
+        "JWT_SECRET_KEY",
+        "VTPASS_SECRET_KEY",
+        "DATABASE_URL",
+        "VTPASS_CALLBACK_TOKEN",
+        "PAYLINK_METRICS_TOKEN",
+    ],
 )
 def test_production_refuses_to_start_without_secrets(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}
@@ -64,6 +74,36 @@ def test_production_needs_a_long_jwt_key_and_a_known_mode():
     with pytest.raises(ConfigError):
         load_settings({**PRODUCTION, "VTPASS_MODE": "test"}).validate()
     load_settings(PRODUCTION).validate()
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        ({"PAYLINK_WEBHOOK_ALLOW_PRIVATE": "1"}, "PAYLINK_WEBHOOK_ALLOW_PRIVATE"),
+        ({"VTPASS_MODE": ""}, "VTPASS_MODE must be set"),
+        ({"VTPASS_CALLBACK_TOKEN": "c" * 31}, "VTPASS_CALLBACK_TOKEN must be at least 32"),
+        ({"PAYLINK_METRICS_TOKEN": "m" * 31}, "PAYLINK_METRICS_TOKEN must be at least 32"),
+    ],
+)
+def test_production_refuses_unsafe_settings(change, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        load_settings({**PRODUCTION, **change}).validate()
+
+
+def test_an_unset_vtpass_mode_is_refused_in_production_only():
+    env = {k: v for k, v in PRODUCTION.items() if k != "VTPASS_MODE"}
+    with pytest.raises(ConfigError, match="VTPASS_MODE must be set"):
+        load_settings(env).validate()
+    development = load_settings({"PAYLINK_ENV": "development"})
+    development.validate()
+    assert development.sandbox
+
+
+@pytest.mark.parametrize("typo", ["prod", "Production", "production ", "test", "staging"])
+def test_an_unknown_environment_name_is_refused(typo):
+    # A typo must not quietly run production without production's checks.
+    with pytest.raises(ConfigError, match="PAYLINK_ENV"):
+        load_settings({**PRODUCTION, "PAYLINK_ENV": typo}).validate()
 
 
 def test_app_factory_refuses_bad_production_config():
