@@ -43,8 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.auth import configure_jwt
     from api.cors import init_cors
     from api.errors import register_error_handlers
-    from api.headers import init_response_headers
     from api.extensions import init_limiter, jwt
+    from api.headers import init_response_headers
     from api.metrics import init_metrics
     from api.validation import init_input_guards
     from workers.celery_app import celery_init_app
