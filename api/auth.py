@@ -19,7 +19,7 @@ from flask_jwt_extended import (
 
 from api.deps import caller_id, runtime
 from api.errors import error_response
-from api.schemas import Credentials, PasswordChangeIn
+from api.schemas import Credentials, PasswordChangeIn, Registration
 from api.validation import parse_body
 from shared import sessions, users
 from shared.errors import NotFound, ServiceUnavailable, TokenRevoked
@@ -31,7 +31,7 @@ bp = Blueprint("auth", __name__, url_prefix="/api/v1")
 @bp.post("/auth/register")
 def register() -> tuple[Response, int]:
     """Create an account."""
-    body, _ = parse_body(Credentials)
+    body, _ = parse_body(Registration)
     user = users.register_user(runtime().db, email=body.email, password=body.password)
     return jsonify({"id": user.id, "email": user.email}), 201
 

@@ -15,20 +15,26 @@ from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
 from api import schemas
+from api.schemas import TEXT
+from shared.config import Settings
+from shared.idempotency import KEY_PATTERN
+from shared.products import Category
+from shared.purchases.states import PurchaseStatus
+from shared.webhooks.events import EVENT_TYPES
 
 bp = Blueprint("openapi", __name__)
 
-# endpoint -> the model its view validates the body with
-REQUEST_BODIES: dict[str, type[BaseModel]] = {
-    "auth.register": schemas.Credentials,
+# endpoint -> the model its view validates the body with (or what builds it from settings)
+REQUEST_BODIES: dict[str, Any] = {
+    "auth.register": schemas.Registration,
     "auth.login": schemas.Credentials,
     "auth.change_password": schemas.PasswordChangeIn,
-    "purchases.create": schemas.PurchaseIn,
+    "purchases.create": schemas.purchase_body,
     "admin.credit_wallet": schemas.CreditIn,
     "admin.resolve": schemas.ResolveIn,
     "sandbox.fund": schemas.SandboxFundIn,
-    "verifications.verify": schemas.VerificationIn,
-    "webhook_endpoints.create": schemas.WebhookEndpointIn,
+    "verifications.verify": schemas.verification_body,
+    "webhook_endpoints.create": schemas.webhook_endpoint_body,
 }
 # endpoint -> its success status when that is not 200
 SUCCESS_STATUS = {
@@ -45,6 +51,38 @@ SUCCESS_STATUS = {
 }
 # Server-Sent Events: their success body is `text/event-stream`, resumed with Last-Event-ID.
 EVENT_STREAMS = {"streams.purchase", "streams.events"}
+_LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+}
+_CURSOR = {"name": "starting_after", "in": "query", "schema": {"type": "string", "pattern": TEXT}}
+_STATUS = {"name": "status", "in": "query", "schema": {"enum": [s.value for s in PurchaseStatus]}}
+_CATEGORY = {"name": "category", "in": "query", "schema": {"enum": [c.value for c in Category]}}
+# endpoint -> the query parameters its view reads, with every constraint it enforces
+QUERY: dict[str, list[dict[str, Any]]] = {
+    "purchases.list_all": [_LIMIT, _CURSOR, _STATUS, _CATEGORY],
+    "admin.purchases": [_LIMIT, _CURSOR, _STATUS, _CATEGORY],
+    "admin.audit_log": [
+        {**_LIMIT, "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+        {**_CURSOR, "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"}},
+        {"name": "purchase_id", "in": "query", "schema": {"type": "string", "pattern": TEXT}},
+    ],
+    "wallet.entries": [
+        _LIMIT,
+        {**_CURSOR, "schema": {"type": "string", "pattern": "^ent_[0-9]{1,18}$"}},
+    ],
+    "events.list_all": [
+        _LIMIT,
+        _CURSOR,
+        {"name": "type", "in": "query", "schema": {"enum": list(EVENT_TYPES)}},
+    ],
+    "webhook_endpoints.list_all": [_LIMIT, _CURSOR],
+    "webhook_endpoints.attempts": [_LIMIT],
+    "catalog.services": [_CATEGORY],
+}
+# What an Idempotency-Key may be: printable ASCII, no space at either end, 1-255 characters.
+IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN}
 PUBLIC = {
     "auth.register",
     "auth.login",
@@ -76,7 +114,8 @@ ERROR_SCHEMA = {
 
 
 def build_document() -> dict[str, Any]:
-    """Describe every route of the running app."""
+    """Describe every route of the running app, as its settings make it behave."""
+    settings = current_app.extensions["paylink"].settings
     paths: dict[str, dict[str, Any]] = {}
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
@@ -84,7 +123,7 @@ def build_document() -> dict[str, Any]:
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                rule.endpoint, view, rule.arguments, components
+                rule.endpoint, view, rule.arguments, components, settings
             )
     return {
         "openapi": "3.1.0",
@@ -102,8 +141,18 @@ def build_document() -> dict[str, Any]:
     }
 
 
+def body_model(endpoint: str, settings: Settings) -> type[BaseModel] | None:
+    """Return the model a view checks its body with, as built for these settings."""
+    model = REQUEST_BODIES.get(endpoint)
+    if model is schemas.webhook_endpoint_body:
+        return schemas.webhook_endpoint_body(settings.webhook_allow_private)
+    if model in (schemas.purchase_body, schemas.verification_body):
+        return model(settings.sandbox)
+    return model
+
+
 def _operation(
-    endpoint: str, view: Any, arguments: set[str], components: dict[str, Any]
+    endpoint: str, view: Any, arguments: set[str], components: dict[str, Any], settings: Settings
 ) -> dict[str, Any]:
     doc = (view.__doc__ or "").strip().splitlines()
     status = str(SUCCESS_STATUS.get(endpoint, 200))
@@ -126,14 +175,11 @@ def _operation(
         ]
     if endpoint not in PUBLIC:
         operation["security"] = [{"bearer": []}]
+    if endpoint in QUERY:
+        operation.setdefault("parameters", []).extend(QUERY[endpoint])
     if endpoint == "purchases.create":
         operation.setdefault("parameters", []).append(
-            {
-                "name": "Idempotency-Key",
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-            }
+            {"name": "Idempotency-Key", "in": "header", "required": True, "schema": IDEMPOTENCY_KEY}
         )
     if endpoint in EVENT_STREAMS:
         operation["responses"][status]["content"] = {
@@ -147,7 +193,7 @@ def _operation(
                 "schema": {"type": "string"},
             }
         )
-    model = REQUEST_BODIES.get(endpoint)
+    model = body_model(endpoint, settings)
     if model is not None:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(schema.pop("$defs", {}))

@@ -9,9 +9,10 @@ from flask_jwt_extended import jwt_required
 from sqlalchemy import select
 
 from api.deps import caller_id, runtime
-from api.schemas import PurchaseIn
+from api.schemas import purchase_body
 from api.validation import parse_body, query_limit
 from shared.errors import IdempotencyKeyRequired, NotFound, ValidationFailed
+from shared.idempotency import valid_key
 from shared.models import Purchase
 from shared.products import Category
 from shared.purchases.acceptance import accept_purchase
@@ -29,10 +30,10 @@ bp = Blueprint("purchases", __name__, url_prefix="/api/v1/purchases")
 def create() -> tuple[Response, int]:
     """Accept a purchase: hold the funds, record it, and queue it for a worker."""
     key = request.headers.get("Idempotency-Key", "")
-    if not 1 <= len(key) <= 255:
+    if not valid_key(key):
         raise IdempotencyKeyRequired()
-    body, raw = parse_body(PurchaseIn)
     rt = runtime()
+    body, raw = parse_body(purchase_body(rt.settings.sandbox))
     purchase_request = PurchaseRequest(**body.model_dump())
     accepted = accept_purchase(
         rt.db,

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeVar
+from typing import Any
 
 from flask import Flask, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import BadRequest
 
 from shared.errors import NotFound, ValidationFailed
-
-M = TypeVar("M", bound=BaseModel)
+from shared.products import PRODUCTS
 
 # No request body PayLink accepts nests deeper; deeper is an attack on the parser.
 MAX_JSON_DEPTH = 32
@@ -68,31 +67,51 @@ def init_input_guards(app: Flask) -> None:
             raise ValidationFailed(fields={k: "must not contain NUL characters" for k in bad})
 
 
-def parse_body(model: type[M]) -> tuple[M, Any]:
-    """Check the JSON body against `model`; return the model and the raw JSON."""
+def parse_body(model: type[BaseModel]) -> tuple[Any, Any]:
+    """Check the JSON body against `model`; return the model and the raw JSON.
+
+    A per-product body (a RootModel) comes back as the product's own model.
+    """
     raw = json_body()
     if not isinstance(raw, dict):
         raise ValidationFailed(
             "The body must be a JSON object.", fields={"body": "must be an object"}
         )
     try:
-        return model.model_validate(raw), raw
+        parsed = model.model_validate(raw)
     except ValidationError as e:
         raise ValidationFailed(fields=field_errors(e)) from None
+    return getattr(parsed, "root", parsed), raw
 
 
 def field_errors(e: ValidationError) -> dict[str, str]:
-    """Flatten pydantic's errors into `{field: problem}`."""
+    """Flatten pydantic's errors into `{field: problem}` (per-product bodies name no product)."""
     problems: dict[str, str] = {}
     for err in e.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "body"
+        loc = list(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # The product is chosen by service_id: an unknown or missing one is its problem.
+            problem = "unknown service" if err["type"] == "union_tag_invalid" else "required"
+            problems.setdefault("service_id", problem)
+            continue
+        if loc and isinstance(loc[0], str) and _is_product_tag(loc[0]):
+            loc = loc[1:]
+        field = ".".join(str(p) for p in loc) or "body"
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = (
+                "not used for this service"
+                if _is_product_tag(str(err["loc"][0]))
+                else ("unknown field")
+            )
         elif err["type"] == "missing":
             message = "required"
         problems.setdefault(field, message)
     return problems
+
+
+def _is_product_tag(name: str) -> bool:
+    return name.split(":")[0] in PRODUCTS
 
 
 def query_limit(default: int = 20, maximum: int = 100) -> int:

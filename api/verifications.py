@@ -6,10 +6,8 @@ from flask import Blueprint, Response, jsonify
 from flask_jwt_extended import jwt_required
 
 from api.deps import runtime
-from api.schemas import VerificationIn
+from api.schemas import verification_body
 from api.validation import parse_body
-from shared.errors import ValidationFailed
-from shared.verification import verifiable
 
 bp = Blueprint("verifications", __name__, url_prefix="/api/v1/verifications")
 
@@ -18,10 +16,8 @@ bp = Blueprint("verifications", __name__, url_prefix="/api/v1/verifications")
 @jwt_required()
 def verify() -> Response:
     """Verify a customer with VTPass."""
-    body, _ = parse_body(VerificationIn)
-    if not verifiable(body.service_id):
-        raise ValidationFailed(fields={"service_id": "not a service with customers to verify"})
+    body, _ = parse_body(verification_body(runtime().settings.sandbox))
     found = runtime().verifier.verify(
-        service_id=body.service_id, customer_id=body.customer_id, type=body.type
+        service_id=body.service_id, customer_id=body.customer_id, type=getattr(body, "type", None)
     )
     return jsonify(found)

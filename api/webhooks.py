@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from flask_jwt_extended import jwt_required
 
 from api.deps import caller_id, runtime
-from api.schemas import WebhookEndpointIn
+from api.schemas import webhook_endpoint_body
 from api.validation import parse_body, query_limit
 from shared.formats import iso
 from shared.webhooks import endpoints
@@ -19,8 +19,8 @@ bp = Blueprint("webhook_endpoints", __name__, url_prefix="/api/v1/webhook-endpoi
 @jwt_required()
 def create() -> tuple[Response, int]:
     """Register an endpoint; the response is the only place its secret appears."""
-    body, _ = parse_body(WebhookEndpointIn)
     rt = runtime()
+    body, _ = parse_body(webhook_endpoint_body(rt.settings.webhook_allow_private))
     endpoint, secret = endpoints.create_endpoint(
         rt.db,
         user_id=caller_id(),

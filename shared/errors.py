@@ -61,7 +61,7 @@ class IdempotencyKeyRequired(PayLinkError):
     status, code, message = (
         400,
         "idempotency_key_required",
-        "The Idempotency-Key header (1-255 characters) is required.",
+        "The Idempotency-Key header (1-255 printable ASCII characters) is required.",
     )
 
 

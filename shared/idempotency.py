@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +27,8 @@ from shared.db import Database, utcnow
 from shared.errors import IdempotencyInProgress, IdempotencyKeyReused
 from shared.models import IdempotencyKey
 
+# Printable ASCII without a space at either end (header values are trimmed in transit).
+KEY_PATTERN = r"^[!-~](?:[ -~]{0,253}[!-~])?$"
 LOCK = timedelta(seconds=60)
 KEEP = timedelta(hours=72)  # the contract promises at least 24 h
 
@@ -43,6 +46,11 @@ class Claim:
     user_id: str
     key: str
     token: str
+
+
+def valid_key(key: str) -> bool:
+    """Say whether an Idempotency-Key has the documented form (1-255 printable characters)."""
+    return re.match(KEY_PATTERN, key) is not None
 
 
 def request_hash(body: Any) -> str:

@@ -21,8 +21,20 @@ SANDBOX_VALUES = frozenset(
     }
 )
 
-_SEPARATORS = re.compile(r"[\s\-().]")
-_LOCAL = re.compile(r"0[789][01]\d{8}")
+# Spaces, dashes, dots and brackets may sit anywhere between the digits.
+_SEPARATORS = re.compile(r"[ ().-]")
+_LOCAL = re.compile(r"0[789][01][0-9]{8}")
+_S = "[ ().-]*"
+# Exactly the forms `normalise_phone` accepts (the API document states it as the phone format).
+PHONE_PATTERN = rf"^{_S}\+?{_S}(?:2{_S}3{_S}4{_S}|0{_S})?[789]{_S}[01]{_S}(?:[0-9]{_S}){{8}}$"
+
+
+def phone_pattern(sandbox: bool) -> str:
+    """Return the pattern of the phones accepted (VTPass's test values too, in sandbox mode)."""
+    if not sandbox:
+        return PHONE_PATTERN
+    test_values = "|".join(sorted(SANDBOX_VALUES))
+    return f"^(?:{test_values})$|{PHONE_PATTERN}"
 
 
 class InvalidPhone(ValueError):
@@ -31,9 +43,9 @@ class InvalidPhone(ValueError):
 
 def normalise_phone(raw: str, *, sandbox: bool) -> str:
     """Return `raw` as an 11-digit local number (`0803...`), or raise InvalidPhone."""
-    compact = _SEPARATORS.sub("", raw.strip())
-    if sandbox and compact in SANDBOX_VALUES:
-        return compact
+    if sandbox and raw in SANDBOX_VALUES:
+        return raw
+    compact = _SEPARATORS.sub("", raw)
     if compact.startswith("+"):
         compact = compact[1:]
     if compact.startswith("234") and len(compact) == 13:

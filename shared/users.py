@@ -28,9 +28,15 @@ from shared.models import RefreshToken, User
 _hasher = PasswordHasher()
 # A real hash to verify against when the email is unknown, so timing does not reveal it.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Printable ASCII but `@` on each side of one `@`, a dot in the domain (the API states it too).
+EMAIL_PATTERN = r"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common-passwords.txt")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
+# A letter and a digit somewhere (no NUL); the lengths are checked on their own.
+PASSWORD_PATTERN = (
+    r"^(?:[^\x00]*[A-Za-z][^\x00]*[0-9][^\x00]*|[^\x00]*[0-9][^\x00]*[A-Za-z][^\x00]*)$"
+)
 
 
 @functools.cache
@@ -45,7 +51,7 @@ def password_problem(password: str) -> str | None:
         return f"must be at least {MIN_PASSWORD} characters"
     if len(password) > MAX_PASSWORD:
         return f"must be at most {MAX_PASSWORD} characters"
-    if not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+    if not re.search(r"[A-Za-z]", password) or not re.search(r"[0-9]", password):
         return "must contain letters and digits"
     if password.lower() in common_passwords():
         return "is one of the most common passwords"
@@ -56,7 +62,7 @@ def register_user(db: Database, *, email: str, password: str, role: str = "user"
     """Create a user and an empty wallet; raise ValidationFailed for bad or taken input."""
     email = email.strip().lower()
     problems = {}
-    if not _EMAIL.fullmatch(email) or len(email) > 320:
+    if not _EMAIL.match(email) or len(email) > 320:
         problems["email"] = "must be an email address"
     if (problem := password_problem(password)) is not None:
         problems["password"] = problem

@@ -17,10 +17,13 @@ from shared.phones import SANDBOX_VALUES, InvalidPhone, normalise_phone
 from shared.products import PRODUCTS, Category, CustomerKind, Product
 
 CUSTOMER_PATTERNS = {
-    CustomerKind.METER: (re.compile(r"\d{6,20}"), "must be a meter number (6-20 digits)"),
-    CustomerKind.SMARTCARD: (re.compile(r"\d{8,16}"), "must be a smartcard number (8-16 digits)"),
-    CustomerKind.PROFILE: (re.compile(r"\d{10}"), "must be a JAMB profile id (10 digits)"),
-    CustomerKind.ACCOUNT: (re.compile(r"\d{4,20}"), "must be a Smile account id (digits)"),
+    CustomerKind.METER: (re.compile(r"[0-9]{6,20}"), "must be a meter number (6-20 digits)"),
+    CustomerKind.SMARTCARD: (
+        re.compile(r"[0-9]{8,16}"),
+        "must be a smartcard number (8-16 digits)",
+    ),
+    CustomerKind.PROFILE: (re.compile(r"[0-9]{10}"), "must be a JAMB profile id (10 digits)"),
+    CustomerKind.ACCOUNT: (re.compile(r"[0-9]{4,20}"), "must be a Smile account id (digits)"),
 }
 
 

@@ -12,6 +12,7 @@ check and the connection (DNS rebinding) cannot redirect it.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
 
 MAX_URL_LENGTH = 2048
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_HOST = r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])"
+
+
+def url_pattern(allow_private: bool) -> str:
+    """Return the form a webhook URL must have (the API document states it)."""
+    scheme = "https?" if allow_private else "https"
+    return rf"^{scheme}://{_HOST}(?::{_PORT})?(?:[/?#][!-~]*)?$"
+
 
 # Everything in IANA's special-purpose registries that is not globally reachable, listed
 # explicitly so the answer does not depend on the Python version's `ipaddress` tables.
@@ -150,6 +160,8 @@ def check_url(url: str, *, allow_private: bool) -> SplitResult:
         raise UnsafeURL("must name a host")
     if port == 0:
         raise UnsafeURL("must not use port 0")
+    if re.match(url_pattern(allow_private), url) is None:
+        raise UnsafeURL("must be scheme://host[:port][/path]: printable ASCII, no spaces")
     return parts
 
 

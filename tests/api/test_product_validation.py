@@ -49,7 +49,7 @@ CASES = [
     ),
     # tv
     ({"service_id": "dstv", "variation_code": "dstv-padi"}, "customer_id"),
-    ({"service_id": "dstv", "customer_id": "1212121212"}, "subscription_type"),
+    ({"service_id": "dstv", "customer_id": "1212121212"}, "variation_code"),
     (
         {"service_id": "dstv", "customer_id": "1212121212", "subscription_type": "upgrade"},
         "subscription_type",
