@@ -117,7 +117,7 @@ def audit_log() -> Response:
     query = select(AuditEntry)
     if purchase_id := request.args.get("purchase_id"):
         query = query.where(AuditEntry.purchase_id == purchase_id)
-    if cursor := request.args.get("starting_after"):
+    if (cursor := request.args.get("starting_after")) is not None:
         entry = ascii_int(cursor)
         if entry is None:
             raise ValidationFailed(fields={"starting_after": "not an audit entry id"})

@@ -141,13 +141,13 @@ def webhook_endpoint_body(allow_private: bool) -> type[Body]:
     say what is wrong (credentials, scheme, which event); the document states both.
     """
     url_schema = {"type": "string", "minLength": 1, "maxLength": MAX_URL_LENGTH}
+    url_type: Any = Annotated[
+        str, WithJsonSchema({**url_schema, "pattern": url_pattern(allow_private)})
+    ]
     return create_model(
         "WebhookEndpointIn",
         __base__=Body,
-        url=(
-            Annotated[str, WithJsonSchema({**url_schema, "pattern": url_pattern(allow_private)})],
-            Field(min_length=1, max_length=MAX_URL_LENGTH),
-        ),
+        url=(url_type, Field(min_length=1, max_length=MAX_URL_LENGTH)),
         # Omitted or null: every event type.
         events=(list[EventType] | None, Field(default=None, min_length=1, max_length=20)),
     )
@@ -223,8 +223,8 @@ def purchase_body(sandbox: bool) -> type[RootModel[Any]]:
         for variant in variants:
             tag = f"{product.service_id}:{variant}" if variant else product.service_id
             members.append(Annotated[_purchase_member(product, sandbox, variant), Tag(tag)])
-    union = Annotated[Union[tuple(members)], Discriminator(_purchase_tag)]  # noqa: UP007
-    return create_model("PurchaseIn", __base__=RootModel[union])  # type: ignore[valid-type]
+    union: Any = Annotated[Union[tuple(members)], Discriminator(_purchase_tag)]  # noqa: UP007
+    return create_model("PurchaseIn", __base__=RootModel[union])
 
 
 def _verification_member(product: Product, sandbox: bool) -> type[Body]:
@@ -254,5 +254,5 @@ def verification_body(sandbox: bool) -> type[RootModel[Any]]:
         for product in PRODUCTS.values()
         if verifiable(product.service_id)
     ]
-    union = Annotated[Union[tuple(members)], Discriminator(_verification_tag)]  # noqa: UP007
-    return create_model("VerificationIn", __base__=RootModel[union])  # type: ignore[valid-type]
+    union: Any = Annotated[Union[tuple(members)], Discriminator(_verification_tag)]  # noqa: UP007
+    return create_model("VerificationIn", __base__=RootModel[union])

@@ -41,7 +41,7 @@ def entries() -> Response:
         .where(Account.user_id == caller_id())
     )
     cursor = request.args.get("starting_after")
-    if cursor:
+    if cursor is not None:
         entry = ascii_int(cursor[4:]) if cursor.startswith("ent_") else None
         if entry is None:
             raise ValidationFailed(fields={"starting_after": "not an entry id"})

@@ -23,7 +23,7 @@ Resolver = Callable[[str, int], list[str]]
 
 MAX_URL_LENGTH = 2048
 _PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
-_HOST = r"(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])"
+_HOST = r"[A-Za-z0-9._~-]+"
 
 
 def url_pattern(allow_private: bool) -> str:
@@ -160,8 +160,6 @@ def check_url(url: str, *, allow_private: bool) -> SplitResult:
         raise UnsafeURL("must name a host")
     if port == 0:
         raise UnsafeURL("must not use port 0")
-    if re.match(url_pattern(allow_private), url) is None:
-        raise UnsafeURL("must be scheme://host[:port][/path]: printable ASCII, no spaces")
     return parts
 
 
@@ -187,4 +185,9 @@ def check_endpoint_url(url: str, *, allow_private: bool, resolver: Resolver | No
         check_url(url, allow_private=True)
     else:
         pin(url, allow_private=False, resolver=resolver)
+    # Last, so the checks above name the problem; this is the form the API document states.
+    if re.match(url_pattern(allow_private), url) is None:
+        raise UnsafeURL(
+            "must be scheme://host[:port][/path] in printable ASCII (a name, not [IPv6])"
+        )
     return url
