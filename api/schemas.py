@@ -73,7 +73,7 @@ def money(maximum: Decimal) -> Any:
     ]
 
 
-Money = money(MAX_MONEY)
+Money: Any = money(MAX_MONEY)
 
 
 def _text(min_length: int, max_length: int, pattern: str = TEXT) -> Any:

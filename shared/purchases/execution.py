@@ -37,7 +37,6 @@ from shared.vtpass import (
     is_stale,
     mint_request_id,
 )
-from shared.vtpass import Outcome, OutcomeKind, VTPassClient, is_stale, mint_request_id
 from shared.vtpass.outcome import customer_description
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,9 @@ check, a bounded number of examples, real tokens: 0 failures.
 Positive data acceptance is the built-in check with one allowance: a schema-valid request may
 still be refused for state the document cannot know (an email already taken, a plan VTPass no
 longer sells, an amount outside today's catalog limits, a customer VTPass does not know, an
-Idempotency-Key used before, the account's endpoint cap, a purchase no longer in review). Each is listed below by its error
-code and message; a refusal of the request's *shape* still fails the run.
+Idempotency-Key used before, the account's endpoint cap, a purchase no longer in review).
+Each is listed below by its error code and message; a refusal of the request's *shape* still
+fails the run.
 """
 
 from __future__ import annotations
