@@ -1,7 +1,7 @@
 """webhook deliveries remember an attempt that has not recorded its result yet
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0007
 Create Date: 2026-12-01
 
 A claim sets `open_attempt_at`; recording the attempt clears it. A claim that finds it still
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
