@@ -3,6 +3,8 @@ whole story, requery, resolve, audit."""
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, jsonify, request
 from flask_jwt_extended import get_jwt_identity
 from sqlalchemy import select
@@ -23,6 +25,9 @@ from shared.purchases.views import purchase_object
 from workers.publish import publish_due_webhooks
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+
+# What a search may be (the document states it): 1-320 characters, no space at either end.
+SEARCH_PATTERN = r"^[^\s\x00](?:[^\x00]{0,318}[^\s\x00])?$"
 
 
 @bp.post("/users/<user_id>/wallet/credits")
@@ -71,9 +76,10 @@ def purchase_detail(purchase_id: str) -> Response:
 @admin_required
 def search() -> Response:
     """Find purchases by purchase id, request_id, phone or customer number, or user email."""
-    found, has_more = search_purchases(
-        runtime().db, query=request.args.get("q", ""), limit=query_limit(default=50)
-    )
+    text = request.args.get("q", "")
+    if re.match(SEARCH_PATTERN, text) is None:
+        raise ValidationFailed(fields={"q": "must be 1 to 320 characters, no space at either end"})
+    found, has_more = search_purchases(runtime().db, query=text, limit=query_limit(default=50))
     return jsonify({"data": found, "has_more": has_more})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 from pydantic import BaseModel
 
-from api import schemas
+from api import admin, schemas
 from api.schemas import TEXT
 from shared.config import Settings
 from shared.idempotency import KEY_PATTERN
@@ -80,6 +80,15 @@ QUERY: dict[str, list[dict[str, Any]]] = {
     "webhook_endpoints.list_all": [_LIMIT, _CURSOR],
     "webhook_endpoints.attempts": [_LIMIT],
     "catalog.services": [_CATEGORY],
+    "admin.search": [
+        {
+            "name": "q",
+            "in": "query",
+            "required": True,
+            "schema": {"type": "string", "pattern": admin.SEARCH_PATTERN},
+        },
+        _LIMIT,
+    ],
 }
 # What an Idempotency-Key may be: printable ASCII, no space at either end, 1-255 characters.
 IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN}
@@ -183,15 +192,17 @@ def _operation(
         )
     if endpoint in EVENT_STREAMS:
         operation["responses"][status]["content"] = {
-            "text/event-stream": {"schema": {"type": "string"}}
+            # Each event's data is JSON: a purchase object, or an event body on /events/stream.
+            "text/event-stream": {"schema": {"type": "object"}}
         }
+        # A purchase's stream resumes after a history id; the events stream after an event id.
+        resume = (
+            {"type": "string", "pattern": "^[0-9]{0,18}$"}
+            if endpoint == "streams.purchase"
+            else {"type": "string", "pattern": TEXT}
+        )
         operation.setdefault("parameters", []).append(
-            {
-                "name": "Last-Event-ID",
-                "in": "header",
-                "required": False,
-                "schema": {"type": "string"},
-            }
+            {"name": "Last-Event-ID", "in": "header", "required": False, "schema": resume}
         )
     model = body_model(endpoint, settings)
     if model is not None:

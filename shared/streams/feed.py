@@ -108,7 +108,7 @@ def open_purchase_stream(
 def _history_cursor(last_event_id: str | None) -> int | None:
     if last_event_id is None or last_event_id == "":
         return None
-    if not last_event_id.isdigit() or len(last_event_id) > 18:
+    if not (last_event_id.isascii() and last_event_id.isdigit()) or len(last_event_id) > 18:
         raise ValidationFailed(fields={"Last-Event-ID": "not an event id of this stream"})
     return int(last_event_id)
 

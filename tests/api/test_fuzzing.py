@@ -4,7 +4,8 @@ check, a bounded number of examples, real tokens: 0 failures.
 Positive data acceptance is the built-in check with one allowance: a schema-valid request may
 still be refused for state the document cannot know (an email already taken, a plan VTPass no
 longer sells, an amount outside today's catalog limits, a customer VTPass does not know, an
-Idempotency-Key used before, the account's endpoint cap, a purchase no longer in review).
+Idempotency-Key used before, the account's endpoint cap, a purchase no longer in review, an
+event id the caller never had).
 Each is listed below by its error code and message; a refusal of the request's *shape* still
 fails the run.
 """
@@ -39,6 +40,7 @@ STATE_REFUSALS = {
     ("validation_error", "reference", "already used"),
     ("validation_error", "url", "at most"),
     ("validation_error", "status", "the purchase is"),  # resolving one not in review
+    ("validation_error", "Last-Event-ID", "not an event id"),  # resuming after an unknown event
     ("customer_not_found", None, None),
     ("idempotency_key_reused", None, None),
     ("insufficient_funds", None, None),
