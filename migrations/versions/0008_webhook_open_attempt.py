@@ -1,6 +1,6 @@
 """webhook deliveries remember an attempt that has not recorded its result yet
 
-Revision ID: 0006
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
