@@ -85,6 +85,13 @@ def reset() -> Response:
     return jsonify({"status": "ok"})
 
 
+@bp.post("/release")
+def release() -> Response:
+    """Answer every call charge_then_hang is stalling now, instead of after its stall."""
+    current().release_stalled()
+    return jsonify({"status": "ok"})
+
+
 @bp.get("/config")
 def get_config() -> Response:
     """Show the runtime-settable config and the wallet balance."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -31,10 +32,17 @@ class SimState:
     config: dict
     ledger: Ledger = field(init=False)
     tz: ZoneInfo = field(init=False)
+    # Set by POST /_sim/release: every call stalled by charge_then_hang until then answers now.
+    released: threading.Event = field(init=False, default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(Decimal(str(self.config["INITIAL_BALANCE"])))
         self.tz = ZoneInfo(str(self.config["TZ"]))
+
+    def release_stalled(self) -> None:
+        """End every stall in progress; later stalls wait on a fresh event."""
+        released, self.released = self.released, threading.Event()
+        released.set()
 
 
 def build_config(overrides: dict | None) -> dict:

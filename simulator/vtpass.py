@@ -147,7 +147,9 @@ def _perform(sim: SimState, txn: Txn, script: Script) -> Response:
         drop_connection(request.environ)
         return Response(status=204)
     if behaviour == "charge_then_hang":
-        time.sleep(script.stall_s if script.stall_s is not None else sim.config["TIMEOUT_STALL_S"])
+        sim.released.wait(
+            script.stall_s if script.stall_s is not None else sim.config["TIMEOUT_STALL_S"]
+        )
     return jsonify(transaction_body(txn))
 
 

@@ -79,9 +79,9 @@ def test_changes_arrive_over_pubsub_and_a_redis_restart_only_ends_the_stream(str
         headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
     ).get_json()
     reader = Collector(open_stream(url, headers, purchase["id"]))
-    wait_for(lambda: reader.events, timeout=10, what="the current purchase")
+    wait_for(lambda: reader.events, timeout=60, what="the current purchase")
     move(app, purchase["id"], S.PROCESSING)
-    wait_for(lambda: len(reader.events) == 2, timeout=10, what="the change, over pub/sub")
+    wait_for(lambda: len(reader.events) == 2, timeout=60, what="the change, over pub/sub")
     assert reader.heartbeats == 0
 
     state["redis"].kill()
@@ -94,7 +94,7 @@ def test_changes_arrive_over_pubsub_and_a_redis_restart_only_ends_the_stream(str
 
     state["redis"] = services.start_redis(TESTDATA / f"redis-{state['port']}", state["port"])
     reopened = Collector(open_stream(url, headers, purchase["id"], reader.events[-1].id))
-    wait_for(lambda: reopened.events, timeout=10, what="the change missed while Redis was down")
+    wait_for(lambda: reopened.events, timeout=60, what="the change missed while Redis was down")
     move(app, purchase["id"], S.DELIVERED)
     assert reopened.ended.wait(15), "the stream stayed open after the final status"
     assert [e.data["status"] for e in reader.events + reopened.events] == [

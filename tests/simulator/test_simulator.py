@@ -275,6 +275,26 @@ def test_airtime_timeout_value_charges_then_stalls(live):
     assert status(body) == "delivered"
 
 
+def test_release_answers_stalled_calls_at_once_and_later_stalls_wait_again(live):
+    requests.post(
+        f"{live.url}/_sim/scripts",
+        json={"customer": "08011111111", "behaviour": "charge_then_hang", "stall_s": 300},
+    ).raise_for_status()
+    request_id = rid()
+    answers: list[requests.Response] = []
+    call = threading.Thread(
+        target=lambda: answers.append(live_pay(live, 60, request_id=request_id, serviceID="mtn"))
+    )
+    call.start()
+    assert wait_for(lambda: requests.get(f"{live.url}/_sim/transactions/{request_id}").ok, 30)
+    assert requests.post(f"{live.url}/_sim/release").json() == {"status": "ok"}
+    call.join(timeout=30)
+    assert status(answers[0].json()) == "delivered"
+    # The release is spent: a call stalled after it waits its own stall again.
+    with pytest.raises(requests.ReadTimeout):
+        live_pay(live, (2, 0.5), serviceID="etisalat", phone="300000000000")
+
+
 def test_timeout_value_eventually_answers_success(live):
     response = live_pay(live, 10, serviceID="mtn", phone="300000000000")
     assert status(response.json()) == "delivered"
