@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shared import audit, callbacks
+from shared import audit
 from shared.audit import storable
+from shared.callbacks import followups
 from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
@@ -105,21 +106,22 @@ def requery_purchase(
         if purchase is None or purchase.status not in REQUERYABLE:
             return Next.NOTHING
         status, request_id, version = S(purchase.status), purchase.request_id, purchase.version
-    try:
-        outcome = vtpass.requery(request_id)
-        return record_outcome(
-            db,
-            purchase_id,
-            outcome,
-            expected=status,
-            expected_version=version,
-            operation="requery",
-            timing=timing,
-            actor=actor,
-        )
-    finally:
-        # The notice has been followed up, whatever came of it; the schedule goes on.
-        callbacks.mark_handled(db, request_id=request_id)
+    started = utcnow()
+    outcome = vtpass.requery(request_id)
+    after = record_outcome(
+        db,
+        purchase_id,
+        outcome,
+        expected=status,
+        expected_version=version,
+        operation="requery",
+        timing=timing,
+        actor=actor,
+    )
+    # Only a recorded answer that settles them closes the notices received before this
+    # requery started; a timeout, a 5xx or "still delivered" leaves them to their follow-ups.
+    followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
+    return after
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
