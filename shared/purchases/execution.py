@@ -223,6 +223,22 @@ def _decide(
         note = conflict_note(receipt)
         reason = f"{described}; {note}" if note else described
         move(S.DELIVERED, reason, receipt=storable(receipt) or None, **known)
+    elif (
+        kind is OutcomeKind.FAILED
+        and outcome.code == "085"
+        and operation == "pay"
+        and is_stale(purchase.request_id, now)
+        and purchase.pay_attempts < timing.max_pay_attempts
+    ):
+        # 085: VTPass refused the id unprocessed, because Lagos midnight passed while the
+        # pay was on its way. Nothing was charged; the next attempt mints a fresh id.
+        move(
+            S.QUEUED,
+            f"VTPass refused request_id {purchase.request_id} as from an earlier day (085);"
+            " renewing it and paying again",
+            next_attempt_at=now + timing.publish_lease,
+        )
+        return Next.PAY_AGAIN
     elif kind is OutcomeKind.FAILED:
         move(S.FAILED, described, error=_error(outcome), **known)
     elif kind is OutcomeKind.REVERSED:
@@ -258,6 +274,8 @@ def _decide(
             S.QUEUED,
             f"VTPass never received request_id {purchase.request_id} (015); paying again",
             next_attempt_at=now + timing.publish_lease,
+            # The second pay starts its requery schedule from the first step.
+            requery_attempts=0,
         )
         return Next.PAY_AGAIN
     elif outcome.needs_review:
