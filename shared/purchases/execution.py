@@ -218,7 +218,27 @@ def _decide(
     # History is shown to the customer; the audit's exchange record keeps VTPass's own text.
     told = customer_description(outcome.code, outcome.description or kind.value)
     described = storable(f"VTPass {outcome.code or '-'}: {told}", max_chars=500)
-    if kind is OutcomeKind.DELIVERED:
+    if (
+        kind is OutcomeKind.DELIVERED
+        and outcome.amount is not None
+        and outcome.amount != purchase.amount
+    ):
+        # VTPass charged another amount than the customer was charged: funds stay held
+        # and an operator reconciles it.
+        log.error(
+            "VTPass says it charged %s for purchase %s of %s; sent to review",
+            outcome.amount,
+            purchase.id,
+            purchase.amount,
+        )
+        if S(purchase.status) is not S.REVIEW:
+            move(
+                S.REVIEW,
+                f"{described}; VTPass charged {outcome.amount}, not {purchase.amount}:"
+                " an operator must decide",
+                **known,
+            )
+    elif kind is OutcomeKind.DELIVERED:
         receipt = outcome.receipt_for(purchase.category)
         note = conflict_note(receipt)
         reason = f"{described}; {note}" if note else described

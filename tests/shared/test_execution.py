@@ -505,3 +505,20 @@ def test_a_second_pay_restarts_the_requery_schedule(runtime, purchase_id):
     assert p.status == "pending" and p.requery_attempts == 0
     # The first step (10 s), not the step the first pay had reached (30 s).
     assert p.next_attempt_at - before < timedelta(seconds=20)
+
+
+def test_a_delivered_answer_with_another_amount_goes_to_review(
+    runtime, purchase_id, ledger_ok, caplog
+):
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.DELIVERED, amount=Decimal("1000"))])
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "review"
+    assert journals(runtime, purchase_id) == ["hold"]  # funds held for the operator
+    assert any("sent to review" in r.getMessage() for r in caplog.records)
+    ledger_ok()
+
+
+def test_a_delivered_answer_with_the_same_amount_is_delivered(runtime, purchase_id):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED, amount=Decimal(100))]))
+    assert load(runtime, purchase_id).status == "delivered"
