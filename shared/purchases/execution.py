@@ -54,6 +54,9 @@ class Timing:
     requery_delays: tuple[float, ...] = REQUERY_DELAYS
     requery_deadline: timedelta = timedelta(hours=24)
     max_pay_attempts: int = 6
+    # Connect-refused retries go on at least this long (Celery backoff, then the sweeper's
+    # re-drive of a queued purchase), so a VTPass outage of a few minutes refunds nobody.
+    not_sent_budget: timedelta = timedelta(minutes=5)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -266,7 +269,10 @@ def _decide(
             S.REVERSED, described + _refund_note(purchase, outcome), error=_error(outcome), **known
         )
     elif kind is OutcomeKind.NOT_SENT and operation == "pay":
-        if purchase.pay_attempts >= timing.max_pay_attempts:
+        if (
+            purchase.pay_attempts >= timing.max_pay_attempts
+            and now - purchase.created_at >= timing.not_sent_budget
+        ):
             move(
                 S.FAILED,
                 "VTPass could not be reached; nothing was sent",

@@ -172,6 +172,11 @@ def test_connect_refused_goes_back_to_queued_then_gives_up(runtime, purchase_id,
     assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
     assert load(runtime, purchase_id).status == "queued"
     assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    # The attempts are spent, but the budget spans minutes: an outage of seconds refunds nobody.
+    assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    assert load(runtime, purchase_id).status == "queued"
+    set_fields(runtime, purchase_id, created_at=utcnow() - TIMING.not_sent_budget)
+    vtpass.answers.append(not_sent)
     assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
     p = load(runtime, purchase_id)
     assert (p.status, p.error["code"]) == ("failed", "upstream_unavailable")
