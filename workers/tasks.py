@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from shared import callbacks, idempotency
+from shared import idempotency
+from shared.callbacks import followups
 from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
@@ -59,9 +60,13 @@ def sweep_purchases() -> dict[str, int]:
         publish_pay(purchase_id)
     for purchase_id in due.requery:
         publish_requery(purchase_id)
-    # A VTPass notice whose requery never ran (a lost publish) is followed up here.
-    for purchase_id in callbacks.unhandled(rt.db, older_than=rt.timing.publish_lease):
-        publish_requery(purchase_id)
+    # A VTPass notice no requery has settled yet (a lost publish, a requery that timed out,
+    # VTPass still saying "delivered") is followed up here on its own bounded schedule.
+    for purchase_id in followups.due(
+        rt.db, first_after=rt.timing.publish_lease, delays=rt.timing.requery_delays
+    ):
+        if purchase_id not in due.requery:
+            publish_requery(purchase_id)
     return {"pay": len(due.pay), "requery": len(due.requery), "recovered": len(due.recovered)}
 
 

@@ -57,5 +57,8 @@ class VTPassCallback(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     times_received: Mapped[int] = mapped_column(Integer, default=1)
-    # Set once a requery prompted by this notice has run; the sweeper retries unhandled ones.
+    # Set once a requery answer settled this notice, or its follow-ups ran out (alerted).
     handled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The sweeper's own requeries for an open notice, on the REQUERY_DELAYS steps.
+    followups: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_followup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

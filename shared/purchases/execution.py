@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from shared import audit, callbacks
+from shared import audit
 from shared.audit import storable
+from shared.callbacks import followups
 from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
@@ -53,6 +54,9 @@ class Timing:
     requery_delays: tuple[float, ...] = REQUERY_DELAYS
     requery_deadline: timedelta = timedelta(hours=24)
     max_pay_attempts: int = 6
+    # Connect-refused retries go on at least this long (Celery backoff, then the sweeper's
+    # re-drive of a queued purchase), so a VTPass outage of a few minutes refunds nobody.
+    not_sent_budget: timedelta = timedelta(minutes=5)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -105,21 +109,22 @@ def requery_purchase(
         if purchase is None or purchase.status not in REQUERYABLE:
             return Next.NOTHING
         status, request_id, version = S(purchase.status), purchase.request_id, purchase.version
-    try:
-        outcome = vtpass.requery(request_id)
-        return record_outcome(
-            db,
-            purchase_id,
-            outcome,
-            expected=status,
-            expected_version=version,
-            operation="requery",
-            timing=timing,
-            actor=actor,
-        )
-    finally:
-        # The notice has been followed up, whatever came of it; the schedule goes on.
-        callbacks.mark_handled(db, request_id=request_id)
+    started = utcnow()
+    outcome = vtpass.requery(request_id)
+    after = record_outcome(
+        db,
+        purchase_id,
+        outcome,
+        expected=status,
+        expected_version=version,
+        operation="requery",
+        timing=timing,
+        actor=actor,
+    )
+    # Only a recorded answer that settles them closes the notices received before this
+    # requery started; a timeout, a 5xx or "still delivered" leaves them to their follow-ups.
+    followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
+    return after
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
@@ -216,11 +221,47 @@ def _decide(
     # History is shown to the customer; the audit's exchange record keeps VTPass's own text.
     told = customer_description(outcome.code, outcome.description or kind.value)
     described = storable(f"VTPass {outcome.code or '-'}: {told}", max_chars=500)
-    if kind is OutcomeKind.DELIVERED:
+    if (
+        kind is OutcomeKind.DELIVERED
+        and outcome.amount is not None
+        and outcome.amount != purchase.amount
+    ):
+        # VTPass charged another amount than the customer was charged: funds stay held
+        # and an operator reconciles it.
+        log.error(
+            "VTPass says it charged %s for purchase %s of %s; sent to review",
+            outcome.amount,
+            purchase.id,
+            purchase.amount,
+        )
+        if S(purchase.status) is not S.REVIEW:
+            move(
+                S.REVIEW,
+                f"{described}; VTPass charged {outcome.amount}, not {purchase.amount}:"
+                " an operator must decide",
+                **known,
+            )
+    elif kind is OutcomeKind.DELIVERED:
         receipt = outcome.receipt_for(purchase.category)
         note = conflict_note(receipt)
         reason = f"{described}; {note}" if note else described
         move(S.DELIVERED, reason, receipt=storable(receipt) or None, **known)
+    elif (
+        kind is OutcomeKind.FAILED
+        and outcome.code == "085"
+        and operation == "pay"
+        and is_stale(purchase.request_id, now)
+        and purchase.pay_attempts < timing.max_pay_attempts
+    ):
+        # 085: VTPass refused the id unprocessed, because Lagos midnight passed while the
+        # pay was on its way. Nothing was charged; the next attempt mints a fresh id.
+        move(
+            S.QUEUED,
+            f"VTPass refused request_id {purchase.request_id} as from an earlier day (085);"
+            " renewing it and paying again",
+            next_attempt_at=now + timing.publish_lease,
+        )
+        return Next.PAY_AGAIN
     elif kind is OutcomeKind.FAILED:
         move(S.FAILED, described, error=_error(outcome), **known)
     elif kind is OutcomeKind.REVERSED:
@@ -228,7 +269,10 @@ def _decide(
             S.REVERSED, described + _refund_note(purchase, outcome), error=_error(outcome), **known
         )
     elif kind is OutcomeKind.NOT_SENT and operation == "pay":
-        if purchase.pay_attempts >= timing.max_pay_attempts:
+        if (
+            purchase.pay_attempts >= timing.max_pay_attempts
+            and now - purchase.created_at >= timing.not_sent_budget
+        ):
             move(
                 S.FAILED,
                 "VTPass could not be reached; nothing was sent",
@@ -256,6 +300,8 @@ def _decide(
             S.QUEUED,
             f"VTPass never received request_id {purchase.request_id} (015); paying again",
             next_attempt_at=now + timing.publish_lease,
+            # The second pay starts its requery schedule from the first step.
+            requery_attempts=0,
         )
         return Next.PAY_AGAIN
     elif outcome.needs_review:

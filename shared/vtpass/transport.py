@@ -23,22 +23,23 @@ ExchangeHook = Callable[[dict[str, Any]], None]
 
 MASK = "***"
 _MAX_LOGGED_BYTES = 2048
-# Raised while connecting or while building the request, before any byte is sent.
-_NEVER_SENT_ERRORS = (
-    requests.exceptions.ConnectTimeout,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.URLRequired,
-    requests.exceptions.InvalidJSONError,
-)
 
 
-def transport_error(exc: requests.RequestException) -> VTPassTransportError:
-    """Decide whether a failed exchange could have reached VTPass."""
+def transport_error(
+    exc: requests.RequestException, *, prepared: bool = True
+) -> VTPassTransportError:
+    """Decide whether a failed exchange could have reached VTPass.
+
+    ``prepared=False`` means the error came while building the request (bad URL,
+    bad header, unencodable body): nothing was sent. Once the request was handed
+    to the connection, only a connect that never completed proves nothing left:
+    requests raises InvalidHeader, for one, both for our own headers and for a
+    response with conflicting Content-Length values after VTPass had the pay.
+    """
     name = type(exc).__name__
-    if isinstance(exc, _NEVER_SENT_ERRORS):
+    if not prepared:
+        return VTPassNotSent(f"request not sent: {name}")
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
         return VTPassNotSent(f"request not sent: {name}")
     if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
         exc, (requests.exceptions.ProxyError, requests.exceptions.SSLError)
@@ -51,8 +52,9 @@ def transport_error(exc: requests.RequestException) -> VTPassTransportError:
             reason = reason.reason
         if isinstance(reason, NewConnectionError):
             return VTPassNotSent(f"could not connect: {name}")
-    # Read timeouts, resets, broken chunked bodies, TLS and proxy trouble: the
-    # bytes may have reached VTPass, so nobody may assume they did not.
+    # Read timeouts, resets, broken chunked bodies, bad response headers, TLS and
+    # proxy trouble: the bytes may have reached VTPass, so nobody may assume they
+    # did not.
     return VTPassMaybeSent(f"no complete answer: {name}")
 
 
@@ -120,20 +122,34 @@ class Transport:
             "error": None,
         }
         started = time.monotonic()
+        prepared = False
         try:
-            response = self._session.request(
-                method,
-                self.base_url + endpoint,
-                params=params,
-                json=payload,
-                headers=self._headers(method),
+            # Build the request first: anything raised here (a bad header, URL
+            # or body) is raised before a byte leaves. Whatever send() raises
+            # may have come after VTPass had the request.
+            request = self._session.prepare_request(
+                requests.Request(
+                    method,
+                    self.base_url + endpoint,
+                    params=params,
+                    json=payload,
+                    headers=self._headers(method),
+                )
+            )
+            settings = self._session.merge_environment_settings(
+                request.url or "", {}, None, None, None
+            )
+            prepared = True
+            response = self._session.send(
+                request,
                 timeout=self.timeout,
                 # A redirect could carry our key headers to another host and
                 # turn a POST into a GET; VTPass has no reason to redirect.
                 allow_redirects=False,
+                **settings,
             )
         except requests.RequestException as exc:
-            error = transport_error(exc)
+            error = transport_error(exc, prepared=prepared)
             record["error"] = f"{type(error).__name__}: {type(exc).__name__}"
             self._emit(record, started)
             raise error from exc

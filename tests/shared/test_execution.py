@@ -172,6 +172,11 @@ def test_connect_refused_goes_back_to_queued_then_gives_up(runtime, purchase_id,
     assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
     assert load(runtime, purchase_id).status == "queued"
     assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    # The attempts are spent, but the budget spans minutes: an outage of seconds refunds nobody.
+    assert pay(runtime, purchase_id, vtpass) is Next.RETRY_PAY
+    assert load(runtime, purchase_id).status == "queued"
+    set_fields(runtime, purchase_id, created_at=utcnow() - TIMING.not_sent_budget)
+    vtpass.answers.append(not_sent)
     assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
     p = load(runtime, purchase_id)
     assert (p.status, p.error["code"]) == ("failed", "upstream_unavailable")
@@ -449,3 +454,76 @@ def test_default_requery_schedule(attempt, delay):
 def test_only_a_pay_that_never_left_is_retried(runtime, purchase_id, kind):
     answer = pay(runtime, purchase_id, ScriptedVTPass([outcome(kind, code=None)]))
     assert (answer is Next.RETRY_PAY) is (kind is OutcomeKind.NOT_SENT)
+
+
+def test_085_after_lagos_midnight_renews_the_id_and_pays_again(runtime, purchase_id, ledger_ok):
+    # The pay left seconds before Lagos midnight with today's id; VTPass answered after it.
+    yesterday = mint_request_id(datetime.now(LAGOS) - timedelta(days=1))
+    vtpass = ScriptedVTPass(
+        [outcome(OutcomeKind.FAILED, code="085"), outcome(OutcomeKind.DELIVERED)]
+    )
+    original = execution._start
+
+    def start_just_before_midnight(db, pid, timing):
+        purchase = original(db, pid, timing)
+        set_fields(runtime, pid, request_id=yesterday)
+        purchase.request_id = yesterday
+        return purchase
+
+    execution._start = start_just_before_midnight
+    try:
+        assert pay(runtime, purchase_id, vtpass) is Next.PAY_AGAIN
+    finally:
+        execution._start = original
+    assert load(runtime, purchase_id).status == "queued"
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "delivered" and p.request_id != yesterday
+    assert yesterday in p.superseded_request_ids
+    assert journals(runtime, purchase_id) == ["capture", "hold"]
+    ledger_ok()
+
+
+def test_085_on_todays_id_is_a_failure(runtime, purchase_id, ledger_ok):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.FAILED, code="085")]))
+    assert load(runtime, purchase_id).status == "failed"
+    ledger_ok()
+
+
+def test_a_second_pay_restarts_the_requery_schedule(runtime, purchase_id):
+    vtpass = ScriptedVTPass(
+        [
+            outcome(OutcomeKind.PENDING, code="099"),
+            outcome(OutcomeKind.PENDING, code="099"),
+            outcome(OutcomeKind.NOT_FOUND, code="015"),
+            outcome(OutcomeKind.PENDING, code="099"),
+        ]
+    )
+    pay(runtime, purchase_id, vtpass)
+    requery(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).requery_attempts == 1
+    set_fields(runtime, purchase_id, last_pay_at=utcnow() - timedelta(minutes=5))
+    assert requery(runtime, purchase_id, vtpass) is Next.PAY_AGAIN
+    before = utcnow()
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "pending" and p.requery_attempts == 0
+    # The first step (10 s), not the step the first pay had reached (30 s).
+    assert p.next_attempt_at - before < timedelta(seconds=20)
+
+
+def test_a_delivered_answer_with_another_amount_goes_to_review(
+    runtime, purchase_id, ledger_ok, caplog
+):
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.DELIVERED, amount=Decimal("1000"))])
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "review"
+    assert journals(runtime, purchase_id) == ["hold"]  # funds held for the operator
+    assert any("sent to review" in r.getMessage() for r in caplog.records)
+    ledger_ok()
+
+
+def test_a_delivered_answer_with_the_same_amount_is_delivered(runtime, purchase_id):
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED, amount=Decimal(100))]))
+    assert load(runtime, purchase_id).status == "delivered"

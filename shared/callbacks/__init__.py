@@ -1,8 +1,8 @@
 """VTPass notices: transaction-update callbacks are unsigned hints that prompt a requery.
 
 A notice is stored once (deduplicated by its body). A transaction-update names a purchase,
-which is requeried; only the requery's answer moves any money. A notice whose requery has not
-run yet is picked up again by the sweeper, so a lost publish never loses a reversal. A
+which is requeried; only the requery's answer moves any money. A notice no requery answer has
+settled yet is followed up by the sweeper (followups.py), so no reversal is ever lost. A
 variations-update says a service's plans changed: its cached plans are dropped so the next
 catalog answer and the next purchase use VTPass's new prices. Any other type is only stored.
 """

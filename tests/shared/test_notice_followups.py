@@ -1,0 +1,202 @@
+"""A VTPass notice stays open until a recorded requery answer settles it (issue 9, item 1)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from shared import callbacks, ledger
+from shared.callbacks import followups
+from shared.db import utcnow
+from shared.models import AuditEntry, Journal, Purchase, VTPassCallback
+from shared.products import PRODUCTS
+from shared.purchases import execution
+from shared.purchases.acceptance import accept_purchase
+from shared.purchases.execution import Timing
+from shared.purchases.pricing import PricedPurchase, PurchaseRequest
+from shared.vtpass import Outcome, OutcomeKind
+
+TIMING = Timing(
+    queued_grace=timedelta(hours=1),
+    publish_lease=timedelta(hours=1),
+    requery_delays=(10, 30),
+)
+
+
+class ScriptedVTPass:
+    def __init__(self, *answers: Outcome, during=None) -> None:
+        self.answers = list(answers)
+        self.during = during
+
+    def pay(self, **_: object) -> Outcome:
+        return self.answers.pop(0)
+
+    def requery(self, request_id: str) -> Outcome:
+        if self.during is not None:
+            self.during()
+        return self.answers.pop(0)
+
+
+def answer(kind: OutcomeKind, code: str = "000") -> Outcome:
+    return Outcome(kind=kind, code=code, description=kind.value, transaction_id="174159")
+
+
+@pytest.fixture
+def delivered(runtime, make_user):
+    """A delivered airtime purchase of 100 (paid from a wallet of 1000)."""
+    user = make_user()
+    with runtime.db.transaction() as session:
+        ledger.credit(
+            session, user_id=user.id, amount=Decimal(1000), reference=uuid.uuid4().hex, actor="t"
+        )
+    purchase_id = accept_purchase(
+        runtime.db,
+        user_id=user.id,
+        idempotency_key=uuid.uuid4().hex,
+        raw_body={},
+        request=PurchaseRequest(service_id="mtn", phone="08011111111", amount=Decimal(100)),
+        price=lambda r: PricedPurchase(
+            PRODUCTS["mtn"], Decimal("100.00"), "08011111111", None, None, None, None
+        ),
+        timing=TIMING,
+    ).purchase_id
+    execution.pay_purchase(
+        runtime.db, ScriptedVTPass(answer(OutcomeKind.DELIVERED)), purchase_id, timing=TIMING
+    )
+    assert load(runtime, purchase_id).status == "delivered"
+    return purchase_id
+
+
+def load(runtime, purchase_id: str) -> Purchase:
+    with runtime.db.sessions() as session:
+        return session.get(Purchase, purchase_id)
+
+
+def reversal_notice(runtime, purchase_id: str) -> None:
+    request_id = load(runtime, purchase_id).request_id
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": "040",
+            "requestId": request_id,
+            "marker": uuid.uuid4().hex,
+            "content": {"transactions": {"status": "reversed", "transactionId": "174159"}},
+        },
+    }
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) == purchase_id
+
+
+def open_notices(runtime, purchase_id: str) -> list[VTPassCallback]:
+    request_id = load(runtime, purchase_id).request_id
+    with runtime.db.sessions() as session:
+        return list(
+            session.execute(
+                select(VTPassCallback).where(
+                    VTPassCallback.request_id == request_id, VTPassCallback.handled_at.is_(None)
+                )
+            ).scalars()
+        )
+
+
+def requery(runtime, purchase_id: str, vtpass: ScriptedVTPass) -> None:
+    execution.requery_purchase(runtime.db, vtpass, purchase_id, timing=TIMING)
+
+
+def refunds(runtime, purchase_id: str) -> int:
+    with runtime.db.sessions() as session:
+        kinds = [j.kind for j in session.query(Journal).filter_by(purchase_id=purchase_id)]
+    return sum(1 for k in kinds if "refund" in k or "revers" in k)
+
+
+def due(runtime, now=None) -> list[str]:
+    return followups.due(
+        runtime.db,
+        first_after=timedelta(0),
+        delays=TIMING.requery_delays,
+        now=now or utcnow() + timedelta(seconds=1),
+    )
+
+
+@pytest.mark.parametrize(
+    "inconclusive",
+    [
+        answer(OutcomeKind.PENDING, code=None),  # a read timeout
+        answer(OutcomeKind.PENDING, code="099"),
+        answer(OutcomeKind.DELIVERED),  # VTPass still says delivered for a moment
+    ],
+    ids=["timeout", "099", "still-delivered"],
+)
+def test_an_inconclusive_requery_leaves_a_reversal_notice_open(runtime, delivered, inconclusive):
+    reversal_notice(runtime, delivered)
+    requery(runtime, delivered, ScriptedVTPass(inconclusive))
+    assert load(runtime, delivered).status == "delivered"
+    assert len(open_notices(runtime, delivered)) == 1
+    # The sweeper follows it up, and the reversal is learned and refunded once.
+    assert delivered in due(runtime)
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.REVERSED, code="040")))
+    assert load(runtime, delivered).status == "reversed"
+    assert refunds(runtime, delivered) == 1
+    assert open_notices(runtime, delivered) == []
+    assert delivered not in due(runtime, now=utcnow() + timedelta(hours=1))
+
+
+def test_a_notice_received_during_the_requery_stays_open(runtime, delivered):
+    reversal_notice(runtime, delivered)
+    later = ScriptedVTPass(
+        answer(OutcomeKind.REVERSED, code="040"),
+        during=lambda: reversal_notice(runtime, delivered),
+    )
+    requery(runtime, delivered, later)
+    assert load(runtime, delivered).status == "reversed"
+    # The first notice is settled; the one that came in mid-call is not.
+    assert len(open_notices(runtime, delivered)) == 1
+
+
+def test_a_notice_stays_open_when_recording_the_answer_fails(runtime, delivered, monkeypatch):
+    reversal_notice(runtime, delivered)
+
+    def broken(*a, **kw):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(execution, "record_outcome", broken)
+    with pytest.raises(RuntimeError):
+        requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.REVERSED, code="040")))
+    assert len(open_notices(runtime, delivered)) == 1
+
+
+def test_follow_ups_are_bounded_then_an_operator_is_told(runtime, delivered, caplog):
+    reversal_notice(runtime, delivered)
+    now = utcnow() + timedelta(seconds=1)
+    assert delivered in due(runtime, now=now)  # follow-up 1, next in 10 s
+    assert delivered not in due(runtime, now=now + timedelta(seconds=5))
+    assert delivered in due(runtime, now=now + timedelta(seconds=11))  # follow-up 2, next in 30 s
+    assert delivered not in due(runtime, now=now + timedelta(seconds=42))  # steps spent
+    assert open_notices(runtime, delivered) == []
+    with runtime.db.sessions() as session:
+        entries = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.purchase_id == delivered,
+                AuditEntry.action == "vtpass.notice_unsettled",
+            )
+        ).scalars()
+        assert len(list(entries)) == 1
+    assert any("never settled" in r.getMessage() for r in caplog.records)
+
+
+def test_a_delivered_notice_is_settled_by_a_delivered_answer(runtime, delivered):
+    request_id = load(runtime, delivered).request_id
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": "000",
+            "requestId": request_id,
+            "content": {"transactions": {"status": "delivered", "transactionId": "174159"}},
+        },
+    }
+    callbacks.receive_notice(runtime.db, runtime.catalog, body)
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    assert open_notices(runtime, delivered) == []
