@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import current_app
 
 from shared.webhooks.delivery import lease_due_deliveries
+from workers.celery_app import CONFIRM_TIMEOUT_S, is_amqp
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def publish_due_webhooks() -> int:
 def _publish(task_name: str, row_id: str) -> bool:
     # The app's own Celery (not a process-wide default), so every app publishes to its broker.
     try:
-        current_app.extensions["celery"].send_task(task_name, args=(row_id,), retry=True)
+        celery = current_app.extensions["celery"]
+        options = {"confirm_timeout": CONFIRM_TIMEOUT_S} if is_amqp(celery) else {}
+        celery.send_task(task_name, args=(row_id,), retry=True, **options)
         return True
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper will drive it
         log.warning("could not publish %s for %s; the sweeper will", task_name, row_id)
