@@ -35,16 +35,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
 from kombu import Exchange, Queue
 
+from shared import logs
 from shared.config import Settings
 
 RETRY_BACKOFF_MAX = 30
 VISIBILITY_TIMEOUT = 3600
 
 QUEUES = ("purchases", "requeries", "webhooks", "maintenance")
+# The message header that carries the HTTP request id to the worker's log lines.
+REQUEST_ID_HEADER = "paylink_request_id"
 # How long a publish waits for RabbitMQ's confirm before it counts as failed (sweeper's turn).
 CONFIRM_TIMEOUT_S = 5.0
 
@@ -130,6 +133,27 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "beat_schedule_filename": str(Path(tempfile.gettempdir()) / "paylink-beat-schedule"),
     }
+
+
+@signals.task_prerun.connect
+def bind_task_context(task_id: str, task: Task, args: tuple[Any, ...] = (), **_: Any) -> None:
+    """Every line a task logs carries its task id, its purchase and the HTTP request id."""
+    logs.clear()
+    context: dict[str, Any] = {"task_id": task_id, "task": task.name}
+    # A worker sees custom message headers as request attributes; `apply` keeps them apart.
+    request_id = task.request.get(REQUEST_ID_HEADER) or (task.request.headers or {}).get(
+        REQUEST_ID_HEADER
+    )
+    if request_id:
+        context["request_id"] = request_id
+    if task.name.startswith("purchases.") and args:
+        context["purchase_id"] = args[0]
+    logs.bind(**context)
+
+
+@signals.task_postrun.connect
+def unbind_task_context(**_: Any) -> None:
+    logs.clear()
 
 
 def is_amqp(celery_app: Celery) -> bool:
