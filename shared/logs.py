@@ -23,7 +23,9 @@ import structlog
 
 from shared.config import SECRET_FIELDS, Settings
 
-SECRET_KEY = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie", re.I)
+SECRET_KEY = re.compile(
+    r"password|passwd|secret|token|api[_-]?key|authorization|cookie|credential", re.I
+)
 MASK = "***"
 
 

@@ -81,8 +81,10 @@ def test_one_purchase_journey_carries_every_id_and_no_secret(
     for record in vtpass:
         assert record["request_id"] == trace
         assert record["task_id"] == "task-" + trace
-        assert record["vtpass_request_id"]
+        # VTPass request ids start with the Lagos date and time (YYYYMMDDHHMM...).
+        assert record["vtpass_request_id"][:12].isdigit(), record
         assert record["level"] == "info" and record["timestamp"]
+    assert vtpass[1]["outcome"] and vtpass[1]["vtpass_code"] != "***"
     assert all(r["request_id"] == trace for r in journey)
 
     text = captured.getvalue()
