@@ -46,11 +46,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     from api.extensions import init_limiter, jwt
     from api.headers import init_response_headers
     from api.metrics import init_metrics
+    from api.request_id import init_request_ids
     from api.validation import init_input_guards
     from workers.celery_app import celery_init_app
 
     jwt.init_app(app)
     configure_jwt(jwt)
+    init_request_ids(app)
     register_error_handlers(app)
     init_cors(app, settings)
     init_input_guards(app)

@@ -5,7 +5,9 @@
 - Purchase and webhook figures are read from PostgreSQL by a timer thread every
   `PAYLINK_METRICS_INTERVAL_S`, never by a scrape, so scraping (or flooding) `/metrics` costs
   no database work. Every API process reports the same truth whichever worker did the work.
-  A new database- or broker-backed gauge is one more function in `GAUGES`.
+  A new database- or broker-backed gauge is one more function in `GAUGES`: the broker's
+  gauges are the depth of each Celery queue and the workers consuming it (asked of the
+  workers over the broker, waiting at most `WORKER_REPLY_WAIT_S`).
 - Request metrics are labelled with a fixed set of methods and the app's own route rules
   (anything else is `other`), so odd methods or paths cannot grow memory.
 """
@@ -17,7 +19,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
+from celery import Celery
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -33,17 +37,19 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
 from shared.runtime import Runtime
+from workers.celery_app import QUEUES, celery_config
 
 log = logging.getLogger(__name__)
 bp = Blueprint("metrics", __name__)
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# How long the first scrape of a process waits for the timer's first sample.
-FIRST_SAMPLE_WAIT_S = 2.0
+# How long the first scrape of a process waits for the timer's first sample (the database
+# queries plus at most `WORKER_REPLY_WAIT_S` for the workers' answers).
+FIRST_SAMPLE_WAIT_S = 3.0
 
 
 def ledger_gauges(rt: Runtime) -> Iterable[Metric]:
-    """Purchases by status, the oldest unsettled one, and webhook deliveries by status."""
+    """Purchases by status, the oldest unsettled one, webhook deliveries, failing endpoints."""
     purchases = GaugeMetricFamily("paylink_purchases", "Purchases by status", labels=["status"])
     oldest = GaugeMetricFamily(
         "paylink_oldest_unsettled_purchase_seconds",
@@ -52,7 +58,21 @@ def ledger_gauges(rt: Runtime) -> Iterable[Metric]:
     deliveries = GaugeMetricFamily(
         "paylink_webhook_deliveries", "Webhook deliveries by status", labels=["status"]
     )
+    failing = GaugeMetricFamily(
+        "paylink_webhook_endpoints_failing",
+        "Enabled webhook endpoints whose deliveries are failing (failing_since is set)",
+    )
     with rt.db.engine.connect() as conn:
+        failing.add_metric(
+            [],
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM webhook_endpoints WHERE enabled "
+                    "AND deleted_at IS NULL AND failing_since IS NOT NULL"
+                )
+            ).scalar()
+            or 0,
+        )
         for status, count in conn.execute(
             text("SELECT status, count(*) FROM purchases GROUP BY status")
         ):
@@ -68,11 +88,57 @@ def ledger_gauges(rt: Runtime) -> Iterable[Metric]:
             text("SELECT status, count(*) FROM webhook_deliveries GROUP BY status")
         ):
             deliveries.add_metric([status], count)
-    return [purchases, oldest, deliveries]
+    return [purchases, oldest, deliveries, failing]
+
+
+_brokers: dict[str, Celery] = {}
+# How long the timer waits for workers to answer "which queues do you consume?".
+WORKER_REPLY_WAIT_S = 1.0
+
+
+def _broker(rt: Runtime) -> Celery:
+    """One Celery app per broker URL for the gauges (never the app that publishes purchases)."""
+    url = rt.settings.broker_url
+    if url not in _brokers:
+        broker = Celery("paylink-metrics")
+        broker.config_from_object(celery_config(rt.settings))
+        _brokers[url] = broker
+    return _brokers[url]
+
+
+def queue_depth(conn: Any, queue: str) -> int:
+    """Messages waiting in one queue; a queue nobody declared yet holds none."""
+    # A channel per queue: on RabbitMQ a NOT_FOUND closes the channel that asked.
+    with conn.channel() as channel:
+        try:
+            return int(channel.queue_declare(queue, passive=True).message_count)
+        except conn.channel_errors:
+            return 0
+
+
+def broker_gauges(rt: Runtime) -> Iterable[Metric]:
+    """Messages waiting per Celery queue, and the workers consuming each queue."""
+    depth = GaugeMetricFamily(
+        "paylink_celery_queue_depth", "Messages waiting in each Celery queue", labels=["queue"]
+    )
+    workers = GaugeMetricFamily(
+        "paylink_celery_workers", "Celery workers consuming each queue", labels=["queue"]
+    )
+    broker = _broker(rt)
+    with broker.connection_for_read() as conn:
+        for queue in QUEUES:
+            depth.add_metric([queue], queue_depth(conn, queue))
+    replies = broker.control.inspect(timeout=WORKER_REPLY_WAIT_S).active_queues() or {}
+    for queue in QUEUES:
+        consuming = sum(
+            1 for queues in replies.values() if any(q.get("name") == queue for q in queues)
+        )
+        workers.add_metric([queue], consuming)
+    return [depth, workers]
 
 
 # Every gauge the timer computes: each reads what it needs from the runtime.
-GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges]
+GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges, broker_gauges]
 
 
 class GaugeSampler(Collector):

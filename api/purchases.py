@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.deps import caller_id, runtime
 from api.schemas import purchase_body
 from api.validation import parse_body, query_limit
+from shared import logs
 from shared.errors import IdempotencyKeyRequired, NotFound, ValidationFailed
 from shared.idempotency import valid_key
 from shared.models import Purchase
@@ -46,7 +47,10 @@ def create() -> tuple[Response, int]:
         ),
         timing=rt.timing,
     )
+    if accepted.purchase_id:
+        logs.bind(purchase_id=accepted.purchase_id)
     if accepted.created and accepted.purchase_id:
+        log.info("purchase accepted")
         # After commit, never inside the transaction; the sweeper covers a lost publish.
         publish_pay(accepted.purchase_id)
     response = jsonify(accepted.body)

@@ -71,6 +71,8 @@ class Settings:
     port: int = 8000
     database_url: str = ""
     redis_url: str = ""
+    # The Celery broker: empty means `redis_url` (as before); may be an amqp:// RabbitMQ URL.
+    celery_broker_url: str = ""
     vtpass_base_url: str = ""
     vtpass_api_key: str = field(default="", repr=False)
     vtpass_public_key: str = field(default="", repr=False)
@@ -125,6 +127,15 @@ class Settings:
         return self.env == "production"
 
     @property
+    def broker_url(self) -> str:
+        """Where Celery's messages go: `CELERY_BROKER_URL`, else Redis."""
+        return self.celery_broker_url or self.redis_url
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+    @property
     def sandbox(self) -> bool:
         return self.vtpass_mode != "live"
 
@@ -134,7 +145,7 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in SECRET_FIELDS and value:
                 value = "***"
-            elif f.name in {"database_url", "redis_url"} and value:
+            elif f.name in {"database_url", "redis_url", "celery_broker_url"} and value:
                 value = mask_url(value)
             shown.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(shown)})"
@@ -214,6 +225,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=_int(env.get("PORT"), 8000),
         database_url=env.get("DATABASE_URL", ""),
         redis_url=env.get("REDIS_URL", ""),
+        celery_broker_url=env.get("CELERY_BROKER_URL", ""),
         vtpass_base_url=env.get("VTPASS_BASE_URL", ""),
         vtpass_api_key=env.get("VTPASS_API_KEY", ""),
         vtpass_public_key=env.get("VTPASS_PUBLIC_KEY", ""),

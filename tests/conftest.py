@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -179,6 +181,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_ENV": settings.env,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
+        "CELERY_BROKER_URL": settings.celery_broker_url,
         "VTPASS_BASE_URL": settings.vtpass_base_url,
         "VTPASS_API_KEY": settings.vtpass_api_key,
         "VTPASS_PUBLIC_KEY": settings.vtpass_public_key,
@@ -346,3 +349,40 @@ def trickler():
 
 
 __all__ = ["wait_for"]
+
+
+RABBITMQ = "127.0.0.1:5672"
+
+
+def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def rabbitmq_vhost() -> Iterator[str]:
+    """An amqp:// URL to a vhost of this test's own on the machine's RabbitMQ (deleted after).
+
+    The shared server is never stopped; a vhost keeps this test's queues apart from everyone's.
+    """
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed: cannot make a vhost of the test's own")
+    vhost = f"paylink-test-{uuid.uuid4().hex[:12]}"
+    made = _rabbitmqctl("add_vhost", vhost)
+    if made.returncode != 0:
+        pytest.skip(f"rabbitmqctl add_vhost failed: {made.stderr.strip()[:200]}")
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{RABBITMQ}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
+
+
+def rabbitmq_queues(url: str) -> dict[str, tuple[str, int]]:
+    """Each queue of the URL's vhost: (type, messages), as RabbitMQ reports them (the message
+    counts are statistics RabbitMQ refreshes every few seconds)."""
+    vhost = url.rsplit("/", 1)[1]
+    listed = _rabbitmqctl("list_queues", "-q", "-p", vhost, "name", "type", "messages")
+    rows = [line.split("\t") for line in listed.stdout.splitlines() if "\t" in line]
+    return {name: (kind, int(count)) for name, kind, count in rows if name != "name"}

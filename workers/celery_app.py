@@ -21,6 +21,12 @@ Why these settings (RELIABILITY.md section 1):
   enforce Celery time limits; every VTPass call has explicit connect and read timeouts
   instead, and the sweeper's processing lease (connect + read + 30 s) covers the rest.
 - A publish that fails (Redis down) is retried briefly, then left to the sweeper.
+- Broker: `CELERY_BROKER_URL` (default `REDIS_URL`). On RabbitMQ (`amqp://`) the same four
+  queues are durable quorum queues (replicated; quorum queues are always durable and take no
+  message priorities, so none are set), bound to topic exchanges so Celery's countdowns use
+  RabbitMQ's native delayed delivery; publisher confirms are on (a publish returns only once
+  the broker has the message, waiting at most `CONFIRM_TIMEOUT_S`); acks stay late. Redis
+  stays the cache, the token blocklist and the rate-limit store whichever broker is used.
 """
 
 from __future__ import annotations
@@ -29,28 +35,67 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from flask import Flask
+from kombu import Exchange, Queue
 
+from shared import logs
 from shared.config import Settings
 
 RETRY_BACKOFF_MAX = 30
 VISIBILITY_TIMEOUT = 3600
 
 QUEUES = ("purchases", "requeries", "webhooks", "maintenance")
+# The message header that carries the HTTP request id to the worker's log lines.
+REQUEST_ID_HEADER = "paylink_request_id"
+# How long a publish waits for RabbitMQ's confirm before it counts as failed (sweeper's turn).
+CONFIRM_TIMEOUT_S = 5.0
+
+
+def quorum_queues() -> list[Queue]:
+    """The four queues as RabbitMQ quorum queues, each on a topic exchange of its own name."""
+    return [
+        Queue(
+            name,
+            Exchange(name, type="topic", durable=True),
+            routing_key=name,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        for name in QUEUES
+    ]
+
+
+def broker_config(settings: Settings) -> dict[str, Any]:
+    """The broker half of Celery's configuration: Redis (default) or RabbitMQ."""
+    if not settings.broker_is_amqp:
+        return {
+            "broker_url": settings.broker_url,
+            "broker_transport_options": {
+                "visibility_timeout": VISIBILITY_TIMEOUT,
+                "socket_timeout": 10,
+                "socket_connect_timeout": 5,
+            },
+        }
+    return {
+        "broker_url": settings.broker_url,
+        "broker_transport_options": {"confirm_publish": True},
+        "broker_connection_timeout": 5,
+        "broker_heartbeat": 30,
+        "task_queues": quorum_queues(),
+        "task_create_missing_queues": False,
+        "task_default_queue_type": "quorum",
+        "task_default_exchange_type": "topic",
+        "worker_detect_quorum_queues": True,
+    }
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Return Celery's configuration for these settings."""
     assert RETRY_BACKOFF_MAX * 10 < VISIBILITY_TIMEOUT
     return {
-        "broker_url": settings.redis_url,
+        **broker_config(settings),
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            "visibility_timeout": VISIBILITY_TIMEOUT,
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
-        },
         "task_ignore_result": True,
         "result_backend": None,
         "task_serializer": "json",
@@ -88,6 +133,32 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "beat_schedule_filename": str(Path(tempfile.gettempdir()) / "paylink-beat-schedule"),
     }
+
+
+@signals.task_prerun.connect
+def bind_task_context(task_id: str, task: Task, args: tuple[Any, ...] = (), **_: Any) -> None:
+    """Every line a task logs carries its task id, its purchase and the HTTP request id."""
+    logs.clear()
+    context: dict[str, Any] = {"task_id": task_id, "task": task.name}
+    # A worker sees custom message headers as request attributes; `apply` keeps them apart.
+    request_id = task.request.get(REQUEST_ID_HEADER) or (task.request.headers or {}).get(
+        REQUEST_ID_HEADER
+    )
+    if request_id:
+        context["request_id"] = request_id
+    if task.name.startswith("purchases.") and args:
+        context["purchase_id"] = args[0]
+    logs.bind(**context)
+
+
+@signals.task_postrun.connect
+def unbind_task_context(**_: Any) -> None:
+    logs.clear()
+
+
+def is_amqp(celery_app: Celery) -> bool:
+    """Whether this Celery app's broker is RabbitMQ."""
+    return str(celery_app.conf.broker_url or "").startswith(("amqp://", "amqps://", "pyamqp://"))
 
 
 def celery_init_app(app: Flask, settings: Settings) -> Celery:

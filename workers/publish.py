@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from flask import current_app
 
+from shared import logs
 from shared.webhooks.delivery import lease_due_deliveries
+from workers.celery_app import CONFIRM_TIMEOUT_S, REQUEST_ID_HEADER, is_amqp
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,14 @@ def publish_due_webhooks() -> int:
 def _publish(task_name: str, row_id: str) -> bool:
     # The app's own Celery (not a process-wide default), so every app publishes to its broker.
     try:
-        current_app.extensions["celery"].send_task(task_name, args=(row_id,), retry=True)
+        celery = current_app.extensions["celery"]
+        options: dict[str, object] = (
+            {"confirm_timeout": CONFIRM_TIMEOUT_S} if is_amqp(celery) else {}
+        )
+        # The HTTP request id travels in the message headers to the worker's log lines.
+        request_id = logs.current().get("request_id")
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
+        celery.send_task(task_name, args=(row_id,), retry=True, headers=headers, **options)
         return True
     except Exception:  # noqa: BLE001 - the row is committed; the sweeper will drive it
         log.warning("could not publish %s for %s; the sweeper will", task_name, row_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import requests
 
+from shared import logs
 from shared.vtpass._parse import (
     parse_json,
     response_code,
@@ -38,6 +40,8 @@ from shared.vtpass.outcome import (
     classify_transport_error,
 )
 from shared.vtpass.transport import MASK, ExchangeHook, Transport
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ExchangeHook", "VTPassClient"]
 
@@ -136,16 +140,28 @@ class VTPassClient:
     def _pay_or_requery(
         self, operation: Operation, payload: dict[str, Any], request_id: str
     ) -> Outcome:
+        # From here on every line of this task names the VTPass request id.
+        logs.bind(vtpass_request_id=request_id)
+        log.info("vtpass %s sent", operation)
         try:
             answer = self._transport.exchange("POST", operation, payload=payload)
         except VTPassTransportError as exc:
-            return classify_transport_error(exc)
-        return classify_pay_response(
-            answer.http_status,
-            answer.body,
-            operation=operation,
-            expected_request_id=request_id,
+            outcome = classify_transport_error(exc)
+        else:
+            outcome = classify_pay_response(
+                answer.http_status,
+                answer.body,
+                operation=operation,
+                expected_request_id=request_id,
+            )
+        log.info(
+            "vtpass %s answered: %s (code %s)",
+            operation,
+            outcome.kind.value,
+            outcome.code,
+            extra={"outcome": outcome.kind.value, "vtpass_code": outcome.code},
         )
+        return outcome
 
     # -- verify -----------------------------------------------------------------
 

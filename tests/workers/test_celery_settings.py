@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from workers.celery_app import RETRY_BACKOFF_MAX, VISIBILITY_TIMEOUT, celery_config
+from api.metrics import broker_gauges
+from tests.conftest import rabbitmq_queues
+from workers.celery_app import QUEUES, RETRY_BACKOFF_MAX, VISIBILITY_TIMEOUT, celery_config
 from workers.tasks import PayNotSent, pay
 
 
@@ -27,3 +29,59 @@ def test_only_a_pay_that_never_left_is_retried_with_capped_jittered_backoff():
     assert pay.autoretry_for == (PayNotSent,)
     assert pay.retry_jitter is True
     assert pay.retry_backoff and pay.retry_backoff_max == RETRY_BACKOFF_MAX
+
+
+def test_redis_stays_the_default_broker(settings):
+    assert settings.celery_broker_url == ""
+    assert celery_config(settings)["broker_url"] == settings.redis_url
+
+
+def test_rabbitmq_gets_quorum_queues_confirms_and_late_acks(settings):
+    config = celery_config(settings.with_overrides(celery_broker_url="amqp://u:p@mq:5672/x"))
+    assert config["broker_url"] == "amqp://u:p@mq:5672/x"
+    assert config["broker_transport_options"]["confirm_publish"] is True
+    assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
+    queues = {q.name: q for q in config["task_queues"]}
+    assert set(queues) == set(QUEUES)
+    for q in queues.values():
+        # Quorum queues are durable and take no priorities.
+        assert q.durable and q.queue_arguments == {"x-queue-type": "quorum"}
+        assert q.max_priority is None
+    assert config["task_routes"]["purchases.pay"]["queue"] == "purchases"
+
+
+def test_a_purchase_published_to_rabbitmq_waits_confirmed_in_a_quorum_queue(
+    settings, rabbitmq_vhost
+):
+    from api import create_app
+    from workers.publish import publish_pay
+
+    app = create_app(settings.with_overrides(celery_broker_url=rabbitmq_vhost))
+    try:
+        with app.app_context():
+            assert publish_pay("pur_rabbit") is True
+        # RabbitMQ's own word on the queue type (its message counts lag: the gauge below
+        # asks the queue itself).
+        assert rabbitmq_queues(rabbitmq_vhost)["purchases"][0] == "quorum"
+        depth = {
+            s.labels["queue"]: s.value
+            for m in broker_gauges(app.extensions["paylink"])
+            for s in m.samples
+            if s.name == "paylink_celery_queue_depth"
+        }
+        assert depth == {"purchases": 1, "requeries": 0, "webhooks": 0, "maintenance": 0}
+    finally:
+        app.extensions["paylink"].close()
+
+
+def test_a_publish_rabbitmq_cannot_take_is_reported_not_lost_silently(settings):
+    from api import create_app
+    from workers.publish import publish_pay
+
+    # Nothing listens on port 1: the publish fails fast and is left to the sweeper.
+    app = create_app(settings.with_overrides(celery_broker_url="amqp://guest:guest@127.0.0.1:1//"))
+    try:
+        with app.app_context():
+            assert publish_pay("pur_nowhere") is False
+    finally:
+        app.extensions["paylink"].close()
