@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test check fmt bench chaos screenshots clean
+.PHONY: run test check fmt bench bench-purchases chaos screenshots clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.catalog
+
+# Purchase throughput and CPU per purchase (needs wrk). Arguments: BENCH_ARGS="--workers 2".
+bench-purchases: $(STAMP)
+	$(PY) -m bench.purchases $(BENCH_ARGS)
 
 chaos: $(STAMP)
 	$(PY) -m bench.chaos

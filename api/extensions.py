@@ -17,7 +17,7 @@ import ipaddress
 import json
 from collections.abc import Callable
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import JWTManager, decode_token
 from flask_limiter import Limiter
 
@@ -46,14 +46,22 @@ def client_address() -> str:
 
 
 def rate_limit_key() -> str:
-    """Limit by account when the request carries a valid token, else by client address."""
+    """Limit by account when the request carries a valid token, else by client address.
+
+    Every limit on a route asks for the key; the token is decoded once per request.
+    """
+    cached = g.get("rate_limit_key")
+    if cached is not None:
+        return str(cached)
+    key = "ip:" + client_address()
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer ") and request.endpoint not in AUTH:
         try:
-            return "user:" + str(decode_token(header[7:])["sub"])
+            key = "user:" + str(decode_token(header[7:])["sub"])
         except Exception:  # noqa: BLE001 - a bad token is refused later; count it by address
             pass
-    return "ip:" + client_address()
+    g.rate_limit_key = key
+    return key
 
 
 def login_email_key() -> str:

@@ -40,6 +40,13 @@ class Purchase(Base):
             "next_attempt_at",
             postgresql_where=text("status IN ('queued', 'processing', 'pending')"),
         ),
+        # A VTPass notice may name a superseded request id (shared/callbacks.py).
+        Index(
+            "ix_purchases_superseded_request_ids",
+            "superseded_request_ids",
+            postgresql_using="gin",
+            postgresql_ops={"superseded_request_ids": "jsonb_path_ops"},
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("pur"))

@@ -11,8 +11,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import inspect, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shared import audit, ledger
 from shared.db import utcnow
@@ -68,6 +69,10 @@ def settlement_for(from_status: PurchaseStatus, to_status: PurchaseStatus) -> st
     return None
 
 
+# Attribute name -> column of every mapped column of a purchase, for UPDATE ... RETURNING.
+_COLUMNS = {prop.key: prop.columns[0] for prop in inspect(Purchase).column_attrs}
+
+
 def transition(
     session: Session,
     purchase: Purchase,
@@ -103,12 +108,15 @@ def transition(
         update(Purchase)
         .where(*guard)
         .values(**values)
-        .returning(Purchase.id)
+        .returning(*_COLUMNS.values())
         .execution_options(synchronize_session=False)
     ).first()
     if moved is None:
         return False
-    session.refresh(purchase)
+    # The row as written comes back with the UPDATE: no second round trip to refresh it.
+    for key, value in zip(_COLUMNS, moved, strict=True):
+        set_committed_value(purchase, key, value)
+    session.expire(purchase, ["history"])
     if to_status != from_status:
         session.add(
             StatusChange(purchase_id=purchase.id, status=to_status.value, reason=reason, at=now)

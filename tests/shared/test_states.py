@@ -38,3 +38,33 @@ def test_each_final_status_moves_money_once(frm, to, money):
 def test_every_final_status_is_reachable_from_pending_or_review():
     for final in FINAL:
         assert final in ALLOWED[S.PENDING] | ALLOWED[S.REVIEW]
+
+
+def test_a_transition_leaves_the_object_as_the_row_it_wrote(runtime, make_user, fund, buy):
+    """The UPDATE's RETURNING fills the object: version, status and timestamps match the row."""
+    from shared.models import Purchase
+    from shared.purchases.states import transition
+
+    user = make_user()
+    fund(user, "500")
+    purchase_id = buy(user, service_id="mtn", phone="08011111111", amount=100).get_json()["id"]
+    with runtime.db.transaction() as session:
+        purchase = session.get(Purchase, purchase_id)
+        assert purchase is not None
+        before = purchase.version
+        assert transition(
+            session,
+            purchase,
+            S.PROCESSING,
+            expected=S(purchase.status),
+            reason="test",
+            actor="test",
+            changes={"pay_attempts": Purchase.pay_attempts + 1},
+        )
+        seen = {c.key: getattr(purchase, c.key) for c in Purchase.__table__.columns}
+        assert purchase.status == S.PROCESSING
+        assert purchase.version == before + 1
+        assert [h.status for h in purchase.history][-1] == "processing"
+    with runtime.db.sessions() as session:
+        row = session.get(Purchase, purchase_id)
+        assert {c.key: getattr(row, c.key) for c in Purchase.__table__.columns} == seen
