@@ -1,7 +1,7 @@
 """an index on purchases' superseded request ids, for the callback lookup
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 
 A VTPass notice names a purchase by its request id or by one it superseded
