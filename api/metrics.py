@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -32,6 +33,8 @@ from sqlalchemy import text
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from shared import float as vtfloat
+from shared.db import utcnow
 from shared.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,8 +74,30 @@ def ledger_gauges(rt: Runtime) -> Iterable[Metric]:
     return [purchases, oldest, deliveries]
 
 
+def float_gauges(rt: Runtime) -> Iterable[Metric]:
+    """The VTPass float as last read, whether it is below PAYLINK_FLOAT_LOW, and its age."""
+    naira = GaugeMetricFamily("paylink_vtpass_float_naira", "VTPass wallet balance, last read")
+    low = GaugeMetricFamily(
+        "paylink_vtpass_float_low", "1 when the VTPass float is below PAYLINK_FLOAT_LOW"
+    )
+    age = GaugeMetricFamily(
+        "paylink_vtpass_float_age_seconds", "Seconds since the VTPass float was last read"
+    )
+    waiting = GaugeMetricFamily(
+        "paylink_purchases_waiting_for_float", "Queued purchases held until the float covers them"
+    )
+    with rt.db.transaction() as session:
+        reading = vtfloat.latest(session)
+        waiting.add_metric([], vtfloat.waiting_count(session))
+    if reading is not None:
+        naira.add_metric([], float(reading.balance))
+        low.add_metric([], 1.0 if reading.balance < Decimal(str(rt.settings.float_low)) else 0.0)
+        age.add_metric([], (utcnow() - reading.checked_at).total_seconds())
+    return [naira, low, age, waiting]
+
+
 # Every gauge the timer computes: each reads what it needs from the runtime.
-GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges]
+GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges, float_gauges]
 
 
 class GaugeSampler(Collector):

@@ -14,6 +14,7 @@ The rules (RELIABILITY.md section 2):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shared import audit, callbacks
+from shared import float as vtfloat
 from shared.audit import storable
 from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
@@ -53,6 +55,8 @@ class Timing:
     requery_delays: tuple[float, ...] = REQUERY_DELAYS
     requery_deadline: timedelta = timedelta(hours=24)
     max_pay_attempts: int = 6
+    # How long a purchase waits for the VTPass float to cover it before failing (shared/float).
+    float_wait: timedelta = timedelta(minutes=10)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -67,8 +71,21 @@ class Next(StrEnum):
     PAY_AGAIN = "pay_again"  # VTPass proved it never got the pay; publish a new attempt
 
 
-def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing: Timing) -> Next:
-    """Send the pay request for a queued purchase and record what VTPass answered."""
+def pay_purchase(
+    db: Database,
+    vtpass: VTPassClient,
+    purchase_id: str,
+    *,
+    timing: Timing,
+    on_insufficient_funds: Callable[[], None] | None = None,
+) -> Next:
+    """Send the pay request for a queued purchase and record what VTPass answered.
+
+    While the known VTPass float cannot cover it, it is held queued instead (shared/float);
+    a `018` (insufficient funds) answer calls `on_insufficient_funds` (a balance check).
+    """
+    if vtfloat.hold_for_float(db, purchase_id, wait=timing.float_wait):
+        return Next.NOTHING
     purchase = _start(db, purchase_id, timing)
     if purchase is None:
         return Next.NOTHING
@@ -85,7 +102,7 @@ def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing
         subscription_type=purchase.subscription_type,
         quantity=purchase.quantity,
     )
-    return record_outcome(
+    after = record_outcome(
         db,
         purchase_id,
         outcome,
@@ -94,6 +111,9 @@ def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing
         operation="pay",
         timing=timing,
     )
+    if outcome.code == vtfloat.INSUFFICIENT_FUNDS and on_insufficient_funds is not None:
+        on_insufficient_funds()
+    return after
 
 
 def requery_purchase(
