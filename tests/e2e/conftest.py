@@ -27,11 +27,26 @@ class Processes:
         self.started = 0
 
     def start_worker(self, name: str = "worker", concurrency: int = 160) -> subprocess.Popen[bytes]:
+        """Start a worker and return once it consumes: a test's own waits then time VTPass and
+        PayLink, never how long Python takes to import on a busy machine."""
         self.started += 1
         hostname = f"{name}-{self.started}@%h"
-        return self._spawn(
+        process = self._spawn(
             name, services.worker_command(concurrency=concurrency, hostname=hostname)
         )
+        self.wait_ready(name, process)
+        return process
+
+    def wait_ready(self, name: str, process: subprocess.Popen[bytes]) -> None:
+        """Poll the worker's log for Celery's "ready." line, written once it consumes its queues."""
+        log = self.logdir / f"{name}-{self.started}.log"
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited with {process.returncode}: {log.read_text()}")
+            return " ready." in log.read_text(errors="replace")
+
+        wait_for(ready, timeout=180, interval=0.1, what=f"{name} to consume its queues")
 
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self._spawn("beat", services.beat_command(schedule=self.logdir / "beat-schedule"))
