@@ -4,6 +4,7 @@ whole story, requery, resolve, audit."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from flask import Blueprint, Response, jsonify, request
 from flask_jwt_extended import get_jwt_identity
@@ -13,8 +14,10 @@ from api.deps import admin_required, runtime
 from api.purchases import list_purchases
 from api.schemas import CreditIn, ResolveIn
 from api.validation import ascii_int, parse_body, query_limit
+from shared import float as vtfloat
 from shared import ledger, users
 from shared.audit import audit_object
+from shared.db import utcnow
 from shared.errors import NotFound, ValidationFailed
 from shared.formats import iso, money
 from shared.models import AuditEntry, Purchase
@@ -70,6 +73,28 @@ def purchases() -> Response:
 def purchase_detail(purchase_id: str) -> Response:
     """Return one purchase's whole story: history, VTPass exchanges, ledger, webhooks, callbacks."""
     return jsonify(purchase_dossier(runtime().db, purchase_id))
+
+
+@bp.get("/vtpass/balance")
+@admin_required
+def vtpass_balance() -> Response:
+    """Show the VTPass float as last read (the beat reads it every minute) and who waits for it."""
+    rt = runtime()
+    low = Decimal(str(rt.settings.float_low))
+    with rt.db.transaction() as session:
+        reading = vtfloat.latest(session)
+        waiting = vtfloat.waiting_count(session)
+    now = utcnow()
+    return jsonify(
+        {
+            "balance": None if reading is None else money(reading.balance),
+            "checked_at": None if reading is None else iso(reading.checked_at),
+            "known": reading is not None and reading.is_known(now),
+            "low": reading is not None and reading.balance < low,
+            "low_threshold": money(low),
+            "purchases_waiting": waiting,
+        }
+    )
 
 
 @bp.get("/search")

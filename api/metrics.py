@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
 from typing import Any
 
 from celery import Celery
@@ -36,6 +37,8 @@ from sqlalchemy import text
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 
+from shared import float as vtfloat
+from shared.db import utcnow
 from shared.runtime import Runtime
 from workers.celery_app import QUEUES, celery_config
 
@@ -137,8 +140,30 @@ def broker_gauges(rt: Runtime) -> Iterable[Metric]:
     return [depth, workers]
 
 
+def float_gauges(rt: Runtime) -> Iterable[Metric]:
+    """The VTPass float as last read, whether it is below PAYLINK_FLOAT_LOW, and its age."""
+    naira = GaugeMetricFamily("paylink_vtpass_float_naira", "VTPass wallet balance, last read")
+    low = GaugeMetricFamily(
+        "paylink_vtpass_float_low", "1 when the VTPass float is below PAYLINK_FLOAT_LOW"
+    )
+    age = GaugeMetricFamily(
+        "paylink_vtpass_float_age_seconds", "Seconds since the VTPass float was last read"
+    )
+    waiting = GaugeMetricFamily(
+        "paylink_purchases_waiting_for_float", "Queued purchases held until the float covers them"
+    )
+    with rt.db.transaction() as session:
+        reading = vtfloat.latest(session)
+        waiting.add_metric([], vtfloat.waiting_count(session))
+    if reading is not None:
+        naira.add_metric([], float(reading.balance))
+        low.add_metric([], 1.0 if reading.balance < Decimal(str(rt.settings.float_low)) else 0.0)
+        age.add_metric([], (utcnow() - reading.checked_at).total_seconds())
+    return [naira, low, age, waiting]
+
+
 # Every gauge the timer computes: each reads what it needs from the runtime.
-GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges, broker_gauges]
+GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges, broker_gauges, float_gauges]
 
 
 class GaugeSampler(Collector):

@@ -118,6 +118,9 @@ class Settings:
     webhook_max_endpoints: int = 20
     metrics_token: str = field(default="", repr=False)
     metrics_interval_s: float = 15.0
+    float_low: float = 50_000.0
+    float_wait_s: float = 600.0
+    float_poll_s: float = 60.0
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
@@ -269,6 +272,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_max_endpoints=_int(env.get("PAYLINK_WEBHOOK_MAX_ENDPOINTS"), 20),
         metrics_token=env.get("PAYLINK_METRICS_TOKEN", ""),
         metrics_interval_s=_float(env.get("PAYLINK_METRICS_INTERVAL_S"), 15.0),
+        float_low=_float(env.get("PAYLINK_FLOAT_LOW"), 50_000.0),
+        float_wait_s=_float(env.get("PAYLINK_FLOAT_WAIT_S"), 600.0),
+        float_poll_s=_float(env.get("PAYLINK_FLOAT_POLL_S"), 60.0),
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",

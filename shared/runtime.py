@@ -112,6 +112,7 @@ class Runtime:
             not_found_grace=timedelta(seconds=s.not_found_grace_s),
             requery_delays=s.requery_delays,
             requery_deadline=timedelta(hours=s.requery_deadline_hours),
+            float_wait=timedelta(seconds=s.float_wait_s),
         )
 
     def close(self) -> None:

@@ -205,6 +205,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
         ),
         "PAYLINK_WEBHOOK_MAX_IN_FLIGHT_PER_USER": str(settings.webhook_max_in_flight_per_user),
         "PAYLINK_WEBHOOK_MAX_ENDPOINTS": str(settings.webhook_max_endpoints),
+        "PAYLINK_FLOAT_LOW": str(settings.float_low),
+        "PAYLINK_FLOAT_WAIT_S": str(settings.float_wait_s),
+        "PAYLINK_FLOAT_POLL_S": str(settings.float_poll_s),
     }
 
 

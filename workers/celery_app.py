@@ -126,6 +126,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "webhooks.sweep_deliveries",
                 "schedule": settings.sweep_interval_s,
             },
+            "check-vtpass-float": {
+                "task": "maintenance.check_vtpass_float",
+                "schedule": settings.float_poll_s,
+            },
             "purge-idempotency-keys": {
                 "task": "maintenance.purge_idempotency_keys",
                 "schedule": 3600.0,

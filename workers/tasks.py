@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from celery import shared_task
 from flask import current_app
 
+from shared import float as vtfloat
 from shared import idempotency
 from shared.callbacks import followups
 from shared.purchases import execution, sweeper
@@ -33,7 +36,13 @@ def _runtime() -> Runtime:
 def pay(purchase_id: str) -> None:
     """Buy a queued purchase from VTPass."""
     rt = _runtime()
-    after = execution.pay_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
+    after = execution.pay_purchase(
+        rt.db,
+        rt.vtpass,
+        purchase_id,
+        timing=rt.timing,
+        on_insufficient_funds=check_vtpass_float.delay,
+    )
     publish_due_webhooks()
     if after is Next.RETRY_PAY:
         raise PayNotSent(purchase_id)
@@ -74,3 +83,13 @@ def sweep_purchases() -> dict[str, int]:
 def purge_idempotency_keys() -> int:
     """Forget idempotency keys past their retention window."""
     return idempotency.purge_expired(_runtime().db)
+
+
+@shared_task(name="maintenance.check_vtpass_float")
+def check_vtpass_float() -> str:
+    """Read the VTPass float; re-drive the purchases held for it that it can now pay."""
+    rt = _runtime()
+    reading = vtfloat.check_balance(rt.db, rt.vtpass, low=Decimal(str(rt.settings.float_low)))
+    for purchase_id in vtfloat.waiting_purchases(rt.db, reading):
+        publish_pay(purchase_id)
+    return str(reading.balance)

@@ -72,6 +72,8 @@ class Purchase(Base):
     pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # When the sweeper should next drive this purchase (publish, requery, or recover).
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while the purchase is held back because the VTPass float is below its amount.
+    float_wait_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

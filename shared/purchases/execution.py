@@ -14,6 +14,7 @@ The rules (RELIABILITY.md section 2):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from shared import audit
+from shared import float as vtfloat
 from shared.audit import storable
 from shared.callbacks import followups
 from shared.config import REQUERY_DELAYS
@@ -57,6 +59,8 @@ class Timing:
     # Connect-refused retries go on at least this long (Celery backoff, then the sweeper's
     # re-drive of a queued purchase), so a VTPass outage of a few minutes refunds nobody.
     not_sent_budget: timedelta = timedelta(minutes=5)
+    # How long a purchase waits for the VTPass float to cover it before failing (shared/float).
+    float_wait: timedelta = timedelta(minutes=10)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -71,8 +75,21 @@ class Next(StrEnum):
     PAY_AGAIN = "pay_again"  # VTPass proved it never got the pay; publish a new attempt
 
 
-def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing: Timing) -> Next:
-    """Send the pay request for a queued purchase and record what VTPass answered."""
+def pay_purchase(
+    db: Database,
+    vtpass: VTPassClient,
+    purchase_id: str,
+    *,
+    timing: Timing,
+    on_insufficient_funds: Callable[[], None] | None = None,
+) -> Next:
+    """Send the pay request for a queued purchase and record what VTPass answered.
+
+    While the known VTPass float cannot cover it, it is held queued instead (shared/float);
+    a `018` (insufficient funds) answer calls `on_insufficient_funds` (a balance check).
+    """
+    if vtfloat.hold_for_float(db, purchase_id, wait=timing.float_wait):
+        return Next.NOTHING
     purchase = _start(db, purchase_id, timing)
     if purchase is None:
         return Next.NOTHING
@@ -89,7 +106,7 @@ def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing
         subscription_type=purchase.subscription_type,
         quantity=purchase.quantity,
     )
-    return record_outcome(
+    after = record_outcome(
         db,
         purchase_id,
         outcome,
@@ -98,6 +115,9 @@ def pay_purchase(db: Database, vtpass: VTPassClient, purchase_id: str, *, timing
         operation="pay",
         timing=timing,
     )
+    if outcome.code == vtfloat.INSUFFICIENT_FUNDS and on_insufficient_funds is not None:
+        on_insufficient_funds()
+    return after
 
 
 def requery_purchase(

@@ -17,13 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "paylink-rules.yml"
 RULE_TESTS = ROOT / "deploy" / "prometheus" / "paylink-rules.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "paylink-dashboard.json"
-# Exported by issue 13's float and reconciliation work (another branch); allowed here only
-# while that code is not in this tree (see test_only_missing_metrics_are_issue_13a_s).
-ISSUE_13A = {
-    "paylink_vtpass_float_naira",
-    "paylink_vtpass_float_low",
-    "paylink_reconciliation_disagreements",
-}
 METRIC = re.compile(r"\bpaylink_[a-z_]+")
 SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
 
@@ -61,17 +54,9 @@ def test_promtool_accepts_the_rules_and_their_unit_tests_pass():
 def test_every_metric_the_rules_and_dashboard_name_is_exported(app):
     named = named_by_rules() | named_by_dashboard()
     assert {"paylink_celery_queue_depth", "paylink_celery_workers"} <= named
+    assert {"paylink_vtpass_float_naira", "paylink_vtpass_float_low"} <= named
     missing = named - exported(app)
-    assert missing <= ISSUE_13A, f"named but not exported: {sorted(missing - ISSUE_13A)}"
-
-
-def test_only_missing_metrics_are_issue_13a_s(app):
-    """The allowance above lapses for each 13a metric as soon as this tree's code exports it."""
-    source = "".join(p.read_text() for p in (ROOT / "api").glob("*.py"))
-    source += "".join(p.read_text() for p in (ROOT / "shared").rglob("*.py"))
-    for name in ISSUE_13A:
-        if name in source:
-            assert name in exported(app), f"{name} is in the code but not exported"
+    assert not missing, f"named but not exported: {sorted(missing)}"
 
 
 def test_queue_depth_counts_what_waits_and_no_worker_means_zero_workers(app, settings):
