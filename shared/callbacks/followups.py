@@ -5,7 +5,10 @@ reversal of a delivered purchase). It stays open until a requery answer settles 
 - the answer is final (delivered, failed, reversed) and was recorded;
 - the notice was received before that requery started (a later notice may say more);
 - a notice that claims a failure or reversal is settled only by an answer that says so too:
-  VTPass can still say `delivered` for a moment after it reversed a purchase.
+  VTPass can still say `delivered` for a moment after it reversed a purchase;
+- the purchase's recorded status agrees: an answer the state machine did not apply (a
+  `failed` answer about a delivered purchase, an answer dropped because the purchase moved on
+  meanwhile) settles nothing, so the notice is followed up again.
 A requery that times out, answers 5xx, 083/099 or fails to record settles nothing. Until then
 the sweeper requeries the purchase on the REQUERY_DELAYS steps; when they run out the notice
 is closed with an audit entry and an operator alert, never silently.
@@ -42,12 +45,19 @@ def claim(body: Any) -> OutcomeKind | None:
     return classify_pay_body(data if isinstance(data, Mapping) else body, operation="requery").kind
 
 
-def settles(answer: OutcomeKind, claimed: OutcomeKind | None) -> bool:
-    """Return True if a recorded requery answer settles a notice that claimed `claimed`."""
+_FINAL_STATUSES = frozenset({"delivered", "failed", "reversed"})
+_UNDONE_STATUSES = frozenset({"failed", "reversed"})
+
+
+def settles(answer: OutcomeKind, claimed: OutcomeKind | None, status: str | None = None) -> bool:
+    """Return True if a recorded requery answer settles a notice that claimed `claimed`,
+    the purchase now standing at `status` (None: not checked)."""
     if answer not in _FINAL:
         return False
+    if status is not None and status not in _FINAL_STATUSES:
+        return False
     if claimed in _UNDONE:
-        return answer in _UNDONE
+        return answer in _UNDONE and (status is None or status in _UNDONE_STATUSES)
     return True
 
 
@@ -56,6 +66,9 @@ def settle(db: Database, *, request_id: str, answer: OutcomeKind, started: datet
     now = utcnow()
     closed = 0
     with db.transaction() as session:
+        status = session.execute(
+            select(Purchase.status).where(Purchase.request_id == request_id)
+        ).scalar_one_or_none()
         rows = session.execute(
             select(VTPassCallback)
             .where(
@@ -66,7 +79,7 @@ def settle(db: Database, *, request_id: str, answer: OutcomeKind, started: datet
             .with_for_update(skip_locked=True)
         ).scalars()
         for row in rows:
-            if settles(answer, claim(row.body)):
+            if settles(answer, claim(row.body), status or ""):
                 row.handled_at = now
                 closed += 1
     return closed

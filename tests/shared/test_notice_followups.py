@@ -144,6 +144,21 @@ def test_an_inconclusive_requery_leaves_a_reversal_notice_open(runtime, delivere
     assert delivered not in due(runtime, now=utcnow() + timedelta(hours=1))
 
 
+def test_an_answer_the_state_machine_did_not_apply_leaves_a_reversal_notice_open(
+    runtime, delivered
+):
+    # VTPass answers `failed` about a delivered purchase: nothing moves, so nothing is settled.
+    reversal_notice(runtime, delivered)
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.FAILED, code="016")))
+    assert load(runtime, delivered).status == "delivered"
+    assert len(open_notices(runtime, delivered)) == 1
+    assert delivered in due(runtime)
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.REVERSED, code="040")))
+    assert load(runtime, delivered).status == "reversed"
+    assert refunds(runtime, delivered) == 1
+    assert open_notices(runtime, delivered) == []
+
+
 def test_a_notice_received_during_the_requery_stays_open(runtime, delivered):
     reversal_notice(runtime, delivered)
     later = ScriptedVTPass(
