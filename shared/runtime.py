@@ -109,7 +109,9 @@ class Runtime:
             queued_grace=timedelta(seconds=s.queued_grace_s),
             publish_lease=timedelta(seconds=s.publish_lease_s),
             processing_lease=timedelta(seconds=call),
-            not_found_grace=timedelta(seconds=s.not_found_grace_s),
+            # A 015 is trusted only once a pay still in flight would have ended: never sooner
+            # than the processing lease, whatever PAYLINK_NOT_FOUND_GRACE_S says.
+            not_found_grace=timedelta(seconds=max(s.not_found_grace_s, call)),
             requery_delays=s.requery_delays,
             requery_deadline=timedelta(hours=s.requery_deadline_hours),
             float_wait=timedelta(seconds=s.float_wait_s),

@@ -52,7 +52,7 @@ class Timing:
     queued_grace: timedelta = timedelta(seconds=15)
     publish_lease: timedelta = timedelta(seconds=60)
     processing_lease: timedelta = timedelta(seconds=75)
-    not_found_grace: timedelta = timedelta(seconds=60)
+    not_found_grace: timedelta = timedelta(seconds=75)  # never below the processing lease
     requery_delays: tuple[float, ...] = REQUERY_DELAYS
     requery_deadline: timedelta = timedelta(hours=24)
     max_pay_attempts: int = 6

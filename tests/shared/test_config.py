@@ -122,3 +122,16 @@ def test_sandbox_numbers_only_in_sandbox_mode(make_user, fund, buy, runtime, mon
     response = buy(user, service_id="mtn", phone="201000000000", amount=100)
     assert response.status_code == 422
     assert "phone" in response.get_json()["error"]["fields"]
+
+
+@pytest.mark.parametrize("grace", [1.0, 600.0])
+def test_a_015_is_trusted_no_sooner_than_the_processing_lease(settings, grace):
+    """A pay still inside its call (connect + read + margin) may yet reach VTPass: a 015
+    before the lease ends proves nothing, so the grace never falls below the lease."""
+    from shared.runtime import Runtime
+
+    runtime = Runtime(settings.with_overrides(not_found_grace_s=grace))
+    timing = runtime.timing
+    runtime.close()
+    assert timing.not_found_grace >= timing.processing_lease
+    assert timing.not_found_grace.total_seconds() == max(grace, 4.0)
