@@ -64,6 +64,8 @@ class Purchase(Base):
     request_id: Mapped[str] = mapped_column(String(64), unique=True)
     superseded_request_ids: Mapped[list[str]] = mapped_column(JSONB, default=list)
     vtpass_transaction_id: Mapped[str | None] = mapped_column(String(128))
+    # First answer showing VTPass has request_id: after it a 015 proves nothing (issue 9).
+    vtpass_acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     pay_attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -237,7 +237,14 @@ def _decide(
             )
         return Next.NOTHING
     transaction_id = storable(outcome.transaction_id, max_chars=128)
-    known = {"vtpass_transaction_id": transaction_id or purchase.vtpass_transaction_id}
+    known: dict[str, Any] = {
+        "vtpass_transaction_id": transaction_id or purchase.vtpass_transaction_id
+    }
+    if outcome.acknowledges and purchase.vtpass_acknowledged_at is None:
+        known["vtpass_acknowledged_at"] = now
+    acknowledged = bool(
+        purchase.vtpass_acknowledged_at or purchase.vtpass_transaction_id or outcome.acknowledges
+    )
     # History is shown to the customer; the audit's exchange record keeps VTPass's own text.
     told = customer_description(outcome.code, outcome.description or kind.value)
     described = storable(f"VTPass {outcome.code or '-'}: {told}", max_chars=500)
@@ -308,6 +315,24 @@ def _decide(
             next_attempt_at=now + timing.publish_lease,
         )
         return Next.RETRY_PAY
+    elif kind is OutcomeKind.NOT_FOUND and acknowledged:
+        # VTPass already showed it has this request_id: a 015 now proves nothing. Never pay
+        # again; requery on, then review (RELIABILITY.md: never charge twice).
+        log.error(
+            "VTPass answered 015 for purchase %s after acknowledging request_id %s;"
+            " not paying again, an operator may have to check it",
+            purchase.id,
+            purchase.request_id,
+        )
+        _still_pending(
+            move,
+            purchase,
+            f"{described} after VTPass had acknowledged request_id {purchase.request_id};"
+            " not paying again",
+            operation,
+            timing,
+            now,
+        )
     elif kind is OutcomeKind.NOT_FOUND and _pay_cannot_be_in_flight(purchase, timing, now):
         if S(purchase.status) is S.REVIEW:
             move(
@@ -325,20 +350,30 @@ def _decide(
         )
         return Next.PAY_AGAIN
     elif outcome.needs_review:
-        move(S.REVIEW, f"{described}; an operator must decide")
+        move(S.REVIEW, f"{described}; an operator must decide", **known)
     else:
-        _still_pending(move, purchase, described, operation, timing, now)
+        _still_pending(move, purchase, described, operation, timing, now, **known)
     return Next.NOTHING
 
 
 def _still_pending(
-    move: _Mover, purchase: Purchase, described: str, operation: str, timing: Timing, now: datetime
+    move: _Mover,
+    purchase: Purchase,
+    described: str,
+    operation: str,
+    timing: Timing,
+    now: datetime,
+    **known: Any,
 ) -> None:
     if S(purchase.status) is S.REVIEW:
         return  # an operator's requery that learned nothing new leaves it in review
     since = purchase.pending_since or now
     if now - since >= timing.requery_deadline:
-        move(S.REVIEW, f"no outcome from VTPass within {timing.requery_deadline}; {described}")
+        move(
+            S.REVIEW,
+            f"no outcome from VTPass within {timing.requery_deadline}; {described}",
+            **known,
+        )
         return
     attempt = purchase.requery_attempts + (1 if operation == "requery" else 0)
     move(
@@ -347,6 +382,7 @@ def _still_pending(
         pending_since=since,
         requery_attempts=attempt,
         next_attempt_at=now + timing.requery_delay(attempt),
+        **known,
     )
 
 

@@ -120,6 +120,20 @@ class Outcome:
         """Return True if this outcome settles the purchase (a later reversal is still possible)."""
         return self.kind in FINAL_KINDS
 
+    @property
+    def acknowledges(self) -> bool:
+        """Return True if this answer shows VTPass has the request_id it was asked about.
+
+        099 (processing), 014 (request id already exists), a 000 that is still initiated or
+        pending, or any answer carrying a transactionId. After one, a 015 is not proof that the
+        pay never arrived. An answer about another request id proves nothing.
+        """
+        if self.kind in (OutcomeKind.NOT_SENT, OutcomeKind.NOT_FOUND) or (
+            self.needs_review and self.code != "044"
+        ):
+            return False
+        return self.code in ("000", "014", "099") or bool(self.transaction_id)
+
     def receipt_for(self, category: str | None) -> dict[str, Any]:
         """Return the receipt read as a purchase of this PayLink category needs it."""
         # Only the purchase knows its category: a WAEC "Token:" is a PIN, not a meter token.

@@ -196,7 +196,7 @@ def test_015_soon_after_pay_is_not_trusted(runtime, purchase_id):
 def test_015_after_the_grace_allows_paying_again_with_the_same_id(runtime, purchase_id, ledger_ok):
     vtpass = ScriptedVTPass(
         [
-            outcome(OutcomeKind.PENDING),
+            outcome(OutcomeKind.PENDING, code=None),  # a read timeout: nothing learned
             outcome(OutcomeKind.NOT_FOUND, code="015"),
             outcome(OutcomeKind.DELIVERED),
         ]
@@ -209,6 +209,67 @@ def test_015_after_the_grace_allows_paying_again_with_the_same_id(runtime, purch
     p = load(runtime, purchase_id)
     assert p.status == "delivered" and p.pay_attempts == 2
     assert vtpass.calls[0][1] == vtpass.calls[2][1] == p.request_id
+    ledger_ok()
+
+
+@pytest.mark.parametrize(
+    "acknowledgement",
+    [
+        outcome(OutcomeKind.PENDING, code="099"),
+        outcome(OutcomeKind.PENDING, code="014"),
+        outcome(OutcomeKind.PENDING, code="000", status="initiated"),
+        outcome(OutcomeKind.PENDING, code=None, transaction_id="17415"),
+    ],
+    ids=["099", "014", "000-initiated", "transactionId"],
+)
+def test_015_after_vtpass_acknowledged_the_id_never_pays_again(
+    runtime, purchase_id, ledger_ok, caplog, acknowledgement
+):
+    vtpass = ScriptedVTPass(
+        [
+            acknowledgement,
+            outcome(OutcomeKind.NOT_FOUND, code="015"),
+            outcome(OutcomeKind.NOT_FOUND, code="015"),
+        ]
+    )
+    pay(runtime, purchase_id, vtpass)
+    p = load(runtime, purchase_id)
+    assert p.status == "pending" and p.vtpass_acknowledged_at is not None
+    set_fields(runtime, purchase_id, last_pay_at=utcnow() - timedelta(minutes=5))
+    assert requery(runtime, purchase_id, vtpass) is Next.NOTHING
+    assert load(runtime, purchase_id).status == "pending"
+    assert any("after acknowledging" in r.getMessage() for r in caplog.records)
+    # Past the requery deadline it goes to review, funds held, never paid a second time.
+    set_fields(runtime, purchase_id, pending_since=utcnow() - timedelta(hours=25))
+    requery(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).status == "review"
+    assert [c for c in vtpass.calls if c[0] == "pay"] == [("pay", p.request_id)]
+    assert journals(runtime, purchase_id) == ["hold"]
+    ledger_ok()
+
+
+def test_a_pending_answer_keeps_vtpass_s_transaction_id(runtime, purchase_id):
+    pay(
+        runtime,
+        purchase_id,
+        ScriptedVTPass([outcome(OutcomeKind.PENDING, code="099", transaction_id="17415")]),
+    )
+    assert load(runtime, purchase_id).vtpass_transaction_id == "17415"
+
+
+def test_a_review_after_another_amount_is_not_refunded_on_a_015(runtime, purchase_id, ledger_ok):
+    vtpass = ScriptedVTPass(
+        [
+            outcome(OutcomeKind.DELIVERED, amount=Decimal("1000"), transaction_id="17415"),
+            outcome(OutcomeKind.NOT_FOUND, code="015"),
+        ]
+    )
+    pay(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).status == "review"
+    set_fields(runtime, purchase_id, last_pay_at=utcnow() - timedelta(minutes=5))
+    requery(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).status == "review"
+    assert journals(runtime, purchase_id) == ["hold"]
     ledger_ok()
 
 
@@ -493,8 +554,8 @@ def test_085_on_todays_id_is_a_failure(runtime, purchase_id, ledger_ok):
 def test_a_second_pay_restarts_the_requery_schedule(runtime, purchase_id):
     vtpass = ScriptedVTPass(
         [
-            outcome(OutcomeKind.PENDING, code="099"),
-            outcome(OutcomeKind.PENDING, code="099"),
+            outcome(OutcomeKind.PENDING, code=None),  # read timeouts: VTPass acknowledged nothing
+            outcome(OutcomeKind.PENDING, code=None),
             outcome(OutcomeKind.NOT_FOUND, code="015"),
             outcome(OutcomeKind.PENDING, code="099"),
         ]
