@@ -25,7 +25,7 @@ from shared.purchases import execution
 from shared.purchases.dossier import purchase_dossier, search_purchases
 from shared.purchases.operator import resolve_purchase
 from shared.purchases.views import purchase_object
-from workers.publish import publish_due_webhooks
+from workers.publish import publish_due_webhooks, publish_pay
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -113,7 +113,7 @@ def search() -> Response:
 def requery(purchase_id: str) -> Response:
     """Ask VTPass now and apply its answer; return the purchase as it then stands."""
     rt = runtime()
-    execution.requery_purchase(
+    after = execution.requery_purchase(
         rt.db,
         rt.vtpass,
         _existing(purchase_id),
@@ -121,6 +121,10 @@ def requery(purchase_id: str) -> Response:
         actor=f"admin:{get_jwt_identity()}",
     )
     publish_due_webhooks()
+    if after is execution.Next.PAY_AGAIN:
+        # VTPass proved it never got the pay (015, nothing acknowledged): pay now, as the
+        # worker's own requery would, rather than waiting for the sweeper.
+        publish_pay(purchase_id)
     return _show(purchase_id)
 
 

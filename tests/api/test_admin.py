@@ -103,6 +103,34 @@ def test_requery_now_asks_vtpass(client, admin, in_review, simulator):
     assert missing.status_code == 404
 
 
+def test_requery_now_pays_again_when_vtpass_proves_it_never_got_it(
+    client, admin, runtime, make_user, fund, buy, monkeypatch
+):
+    import api.admin
+
+    published: list[str] = []
+    monkeypatch.setattr(api.admin, "publish_pay", published.append)
+    user = make_user()
+    fund(user, "1000")
+    purchase = buy(user, service_id="mtn", phone="08011111111", amount=100).get_json()
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Purchase)
+            .where(Purchase.id == purchase["id"])
+            .values(
+                status="pending",
+                pending_since=utcnow(),
+                last_pay_at=utcnow() - timedelta(minutes=10),
+            )
+        )
+    # A pay that never reached VTPass: it answers 015, and nothing was ever acknowledged.
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers
+    )
+    assert response.get_json()["status"] == "queued"
+    assert published == [purchase["id"]]
+
+
 def test_audit_records_vtpass_exchanges_without_secrets(client, admin, runtime, in_review):
     _, purchase = in_review
     client.post(f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers)
