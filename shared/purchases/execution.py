@@ -212,9 +212,46 @@ def record_outcome(
                 purchase_id,
             )
         if purchase.status != expected or expected_version not in (None, purchase.version):
-            return Next.NOTHING  # someone else moved it on; their result stands
+            # Someone else moved it on (a worker, an operator's resolution); their result stands.
+            if _contradicts(purchase, outcome):
+                _report_contradiction(session, purchase, outcome, actor)
+            return Next.NOTHING
         move = _Mover(session, purchase, expected, purchase.version, actor, now)
         return _decide(move, purchase, outcome, operation, timing, now)
+
+
+def _contradicts(purchase: Purchase, outcome: Outcome) -> bool:
+    """Whether a final answer says the opposite of the final status the purchase already has."""
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return purchase.status in (S.FAILED, S.REVERSED)
+    if outcome.kind in (OutcomeKind.FAILED, OutcomeKind.REVERSED):
+        return purchase.status == S.DELIVERED
+    return False
+
+
+def _report_contradiction(session: Any, purchase: Purchase, outcome: Outcome, actor: str) -> None:
+    """Never drop an answer that contradicts a settled purchase: audit it and alert an operator."""
+    audit.record(
+        session,
+        actor=actor,
+        action="vtpass.contradiction",
+        purchase_id=purchase.id,
+        user_id=purchase.user_id,
+        detail={
+            "request_id": purchase.request_id,
+            "status": purchase.status,
+            "answer": outcome.kind.value,
+            "code": outcome.code,
+        },
+    )
+    log.error(
+        "VTPass says %s (code %s) about purchase %s, which is already %s; an operator must check"
+        " it with VTPass",
+        outcome.kind.value,
+        outcome.code,
+        purchase.id,
+        purchase.status,
+    )
 
 
 def _decide(
@@ -235,6 +272,8 @@ def _decide(
                 + _refund_note(purchase, outcome),
                 error=_error(outcome),
             )
+        elif _contradicts(purchase, outcome):
+            _report_contradiction(move.session, purchase, outcome, move.actor)
         return Next.NOTHING
     transaction_id = storable(outcome.transaction_id, max_chars=128)
     known: dict[str, Any] = {

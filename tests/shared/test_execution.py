@@ -588,3 +588,48 @@ def test_a_delivered_answer_with_another_amount_goes_to_review(
 def test_a_delivered_answer_with_the_same_amount_is_delivered(runtime, purchase_id):
     pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED, amount=Decimal(100))]))
     assert load(runtime, purchase_id).status == "delivered"
+
+
+def test_an_answer_contradicting_an_operators_resolution_is_audited_and_alerted(
+    runtime, purchase_id, ledger_ok, caplog
+):
+    from shared.models import AuditEntry
+    from shared.purchases.operator import resolve_purchase
+    from shared.purchases.states import PurchaseStatus as S
+
+    set_fields(runtime, purchase_id, status="review")
+    resolve_purchase(
+        runtime.db, purchase_id=purchase_id, status="failed", note="VTPass said so", operator_id="1"
+    )
+    # A requery that started while it was in review comes back: VTPass says delivered.
+    execution.record_outcome(
+        runtime.db,
+        purchase_id,
+        outcome(OutcomeKind.DELIVERED),
+        expected=S.REVIEW,
+        operation="requery",
+        timing=TIMING,
+    )
+    assert load(runtime, purchase_id).status == "failed"  # the operator's word stands
+    with runtime.db.sessions() as session:
+        actions = [a.action for a in session.query(AuditEntry).filter_by(purchase_id=purchase_id)]
+    assert "vtpass.contradiction" in actions
+    assert any("already failed" in r.getMessage() for r in caplog.records)
+    ledger_ok()
+
+
+def test_a_failed_answer_about_a_delivered_purchase_is_audited_and_alerted(
+    runtime, purchase_id, caplog
+):
+    from shared.models import AuditEntry
+
+    vtpass = ScriptedVTPass(
+        [outcome(OutcomeKind.DELIVERED), outcome(OutcomeKind.FAILED, code="016")]
+    )
+    pay(runtime, purchase_id, vtpass)
+    requery(runtime, purchase_id, vtpass)
+    assert load(runtime, purchase_id).status == "delivered"
+    with runtime.db.sessions() as session:
+        actions = [a.action for a in session.query(AuditEntry).filter_by(purchase_id=purchase_id)]
+    assert "vtpass.contradiction" in actions
+    assert any("already delivered" in r.getMessage() for r in caplog.records)
