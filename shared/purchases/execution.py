@@ -275,7 +275,9 @@ def _decide(
         elif _contradicts(purchase, outcome):
             _report_contradiction(move.session, purchase, outcome, move.actor)
         return Next.NOTHING
-    transaction_id = storable(outcome.transaction_id, max_chars=128)
+    # An answer about another request id says nothing of this purchase: keep none of its ids.
+    about_this = outcome.acknowledges or not outcome.needs_review
+    transaction_id = storable(outcome.transaction_id, max_chars=128) if about_this else None
     known: dict[str, Any] = {
         "vtpass_transaction_id": transaction_id or purchase.vtpass_transaction_id
     }
@@ -300,7 +302,7 @@ def _decide(
             purchase.id,
             purchase.amount,
         )
-        if S(purchase.status) is not S.REVIEW:
+        if S(purchase.status) is not S.REVIEW or _adds_evidence(purchase, known):
             move(
                 S.REVIEW,
                 f"{described}; VTPass charged {outcome.amount}, not {purchase.amount}:"
@@ -405,7 +407,11 @@ def _still_pending(
     **known: Any,
 ) -> None:
     if S(purchase.status) is S.REVIEW:
-        return  # an operator's requery that learned nothing new leaves it in review
+        # An operator's requery that learned nothing new leaves it in review; evidence that
+        # VTPass has it is still kept, so a later 015 cannot release funds VTPass took.
+        if _adds_evidence(purchase, known):
+            move(S.REVIEW, f"{described}; still in review", **known)
+        return
     since = purchase.pending_since or now
     if now - since >= timing.requery_deadline:
         move(
@@ -423,6 +429,11 @@ def _still_pending(
         next_attempt_at=now + timing.requery_delay(attempt),
         **known,
     )
+
+
+def _adds_evidence(purchase: Purchase, known: dict[str, Any]) -> bool:
+    """Whether `known` tells something the purchase does not hold yet."""
+    return any(getattr(purchase, name) != value for name, value in known.items())
 
 
 def _pay_cannot_be_in_flight(purchase: Purchase, timing: Timing, now: datetime) -> bool:

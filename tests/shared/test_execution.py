@@ -633,3 +633,18 @@ def test_a_failed_answer_about_a_delivered_purchase_is_audited_and_alerted(
         actions = [a.action for a in session.query(AuditEntry).filter_by(purchase_id=purchase_id)]
     assert "vtpass.contradiction" in actions
     assert any("already delivered" in r.getMessage() for r in caplog.records)
+
+
+def test_a_review_purchase_keeps_vtpass_s_acknowledgement_and_is_not_refunded_on_a_015(
+    runtime, purchase_id, ledger_ok
+):
+    vtpass = ScriptedVTPass(
+        [outcome(OutcomeKind.PENDING, code="099"), outcome(OutcomeKind.NOT_FOUND, code="015")]
+    )
+    set_fields(runtime, purchase_id, status="review", last_pay_at=utcnow() - timedelta(minutes=10))
+    requery(runtime, purchase_id, vtpass)  # VTPass: still processing it
+    assert load(runtime, purchase_id).vtpass_acknowledged_at is not None
+    requery(runtime, purchase_id, vtpass)  # then 015: not proof any more
+    assert load(runtime, purchase_id).status == "review"
+    assert journals(runtime, purchase_id) == ["hold"]
+    ledger_ok()
