@@ -26,7 +26,7 @@ from sqlalchemy import and_, or_, select
 from shared import audit
 from shared.db import Database, utcnow
 from shared.models import Purchase, VTPassCallback
-from shared.purchases.states import REQUERYABLE
+from shared.purchases.states import FINAL, REQUERYABLE, PurchaseStatus
 from shared.vtpass.outcome import OutcomeKind, classify_pay_body
 
 __all__ = ["claim", "due", "settle", "settles"]
@@ -45,8 +45,8 @@ def claim(body: Any) -> OutcomeKind | None:
     return classify_pay_body(data if isinstance(data, Mapping) else body, operation="requery").kind
 
 
-_FINAL_STATUSES = frozenset({"delivered", "failed", "reversed"})
-_UNDONE_STATUSES = frozenset({"failed", "reversed"})
+# The state machine's own final statuses; "undone" ones gave the customer's money back.
+_UNDONE_STATUSES = FINAL - {PurchaseStatus.DELIVERED}
 
 
 def settles(answer: OutcomeKind, claimed: OutcomeKind | None, status: str | None = None) -> bool:
@@ -54,7 +54,7 @@ def settles(answer: OutcomeKind, claimed: OutcomeKind | None, status: str | None
     the purchase now standing at `status` (None: not checked)."""
     if answer not in _FINAL:
         return False
-    if status is not None and status not in _FINAL_STATUSES:
+    if status is not None and status not in FINAL:
         return False
     if claimed in _UNDONE:
         return answer in _UNDONE and (status is None or status in _UNDONE_STATUSES)
