@@ -121,6 +121,11 @@ class Settings:
     float_low: float = 50_000.0
     float_wait_s: float = 600.0
     float_poll_s: float = 60.0
+    # Reconciliation (shared/reconcile/): VTPass requeries per second, how often the beat
+    # starts a run, and how far back it looks (a little more than the interval: no gaps).
+    reconcile_requests_per_s: float = 5.0
+    reconcile_interval_s: float = 86_400.0
+    reconcile_window_h: float = 25.0
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
@@ -173,6 +178,8 @@ class Settings:
                     f"PAYLINK_CORS_ORIGINS: {origin!r} is not an exact origin "
                     "(scheme://host[:port], no wildcard, no path)"
                 )
+        if not self.reconcile_requests_per_s > 0:
+            raise ConfigError("PAYLINK_RECONCILE_REQUESTS_PER_S must be a number above 0")
         if not self.is_production:
             return
         missing = [
@@ -275,6 +282,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         float_low=_float(env.get("PAYLINK_FLOAT_LOW"), 50_000.0),
         float_wait_s=_float(env.get("PAYLINK_FLOAT_WAIT_S"), 600.0),
         float_poll_s=_float(env.get("PAYLINK_FLOAT_POLL_S"), 60.0),
+        reconcile_requests_per_s=_float(env.get("PAYLINK_RECONCILE_REQUESTS_PER_S"), 5.0),
+        reconcile_interval_s=_float(env.get("PAYLINK_RECONCILE_INTERVAL_S"), 86_400.0),
+        reconcile_window_h=_float(env.get("PAYLINK_RECONCILE_WINDOW_H"), 25.0),
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",

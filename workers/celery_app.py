@@ -130,6 +130,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "maintenance.check_vtpass_float",
                 "schedule": settings.float_poll_s,
             },
+            "reconcile-with-vtpass": {
+                "task": "maintenance.reconcile",
+                "schedule": settings.reconcile_interval_s,
+            },
+            # A run a killed worker left unfinished continues from its cursor (shared/reconcile).
+            "resume-reconciliation": {
+                "task": "maintenance.reconcile",
+                "schedule": 600.0,
+                "kwargs": {"resume_only": True},
+            },
             "purge-idempotency-keys": {
                 "task": "maintenance.purge_idempotency_keys",
                 "schedule": 3600.0,

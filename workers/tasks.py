@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
@@ -9,7 +10,9 @@ from flask import current_app
 
 from shared import float as vtfloat
 from shared import idempotency
+from shared import reconcile as reconciliation
 from shared.callbacks import followups
+from shared.db import utcnow
 from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
@@ -93,3 +96,25 @@ def check_vtpass_float() -> str:
     for purchase_id in vtfloat.waiting_purchases(rt.db, reading):
         publish_pay(purchase_id)
     return str(reading.balance)
+
+
+@shared_task(name="maintenance.reconcile")
+def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
+    """Requery the purchases that became final in the last window (or resume a killed run)."""
+    rt = _runtime()
+    s = rt.settings
+    since = None if resume_only else utcnow() - timedelta(hours=s.reconcile_window_h)
+    try:
+        runs = reconciliation.reconcile(
+            rt.db,
+            rt.vtpass,
+            since=since,
+            started_by="beat",
+            timing=rt.timing,
+            pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
+        )
+    except reconciliation.RunInProgress:
+        return {"skipped": "another reconciliation is running"}
+    # A purchase the reconciliation reversed has a purchase.reversed event to deliver.
+    publish_due_webhooks()
+    return {run.id: run.status for run in runs}
