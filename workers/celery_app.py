@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.schedules import crontab
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -130,9 +131,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "maintenance.check_vtpass_float",
                 "schedule": settings.float_poll_s,
             },
+            # A time of day, not an interval: a beat restarted daily (an empty schedule file
+            # in a new container) would otherwise never reach a 24 h interval.
             "reconcile-with-vtpass": {
                 "task": "maintenance.reconcile",
-                "schedule": settings.reconcile_interval_s,
+                "schedule": crontab(
+                    hour=settings.reconcile_time[0], minute=settings.reconcile_time[1]
+                ),
             },
             # A run a killed worker left unfinished continues from its cursor (shared/reconcile).
             "resume-reconciliation": {

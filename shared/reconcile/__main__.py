@@ -2,9 +2,11 @@
 
     python -m shared.reconcile --since 24h
     python -m shared.reconcile --since 2026-12-01T00:00Z --until 2026-12-02T00:00Z
+    python -m shared.reconcile --resume
 
 `--since` is a duration back from now (`90m`, `24h`, `7d`) or an ISO 8601 time (UTC unless
-it names an offset). A run that a killed process left unfinished is resumed first. Exit
+it names an offset). A run that a killed process left unfinished is resumed first (`--resume`
+does only that). Exit
 status: 0 every purchase agrees, 1 disagreements were found (see the report), 2 bad
 arguments, 3 another reconciliation is running now. Configured like the worker
 (DATABASE_URL, VTPASS_*; PAYLINK_RECONCILE_REQUESTS_PER_S bounds the requery rate).
@@ -45,7 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one reconciliation and print its summary; the exit status says what it found."""
     now = utcnow()
     parser = argparse.ArgumentParser(prog="python -m shared.reconcile", description=__doc__)
-    parser.add_argument("--since", required=True, type=lambda v: parse_when(v, now=now))
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--since", type=lambda v: parse_when(v, now=now))
+    start.add_argument(
+        "--resume", action="store_true", help="only finish a run a killed process left"
+    )
     parser.add_argument("--until", type=lambda v: parse_when(v, now=now), default=now)
     parser.add_argument(
         "--rate", type=float, help="requeries per second (default PAYLINK_RECONCILE_REQUESTS_PER_S)"
@@ -54,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-purchases", type=int, help="stop after this many (the run resumes next time)"
     )
     args = parser.parse_args(argv)
-    if args.since >= args.until:
+    if args.since is not None and args.since >= args.until:
         parser.error("--since must be before --until")
     if args.rate is not None and not args.rate > 0:
         parser.error("--rate must be above 0")
@@ -78,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     finally:
         rt.close()
+    if not summaries:
+        print("no unfinished reconciliation run to resume")
     for s in summaries:
         print(
             f"{s.id} {s.status}{' (resumed)' if s.resumed else ''}: "
