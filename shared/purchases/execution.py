@@ -296,10 +296,10 @@ def _decide(
     if S(purchase.status) is S.DELIVERED:
         # Delivered is final; only VTPass reversing it afterwards can change it.
         if kind is OutcomeKind.REVERSED or (failed_reverses and kind is OutcomeKind.FAILED):
-            said = "reversed" if kind is OutcomeKind.REVERSED else "reports as failed"
+            said = "reversed it" if kind is OutcomeKind.REVERSED else "reports it failed"
             move(
                 S.REVERSED,
-                f"VTPass {said} it after delivery: {outcome.description}"
+                f"VTPass {said} after delivery: {outcome.description}"
                 + _refund_note(purchase, outcome),
                 error=_error(outcome),
             )
