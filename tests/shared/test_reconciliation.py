@@ -244,8 +244,10 @@ def test_disagreements_other_than_not_delivered_move_no_money(runtime, bought, l
     assert {i: journals(runtime, i) for i in before} == before
     # VTPass says it failed a purchase PayLink delivered: reversed, refunded once.
     assert load(runtime, delivered_failed).status == "reversed"
-    assert load(runtime, delivered_failed).history[-1].reason.startswith(
-        "VTPass reports it failed after delivery"
+    assert (
+        load(runtime, delivered_failed)
+        .history[-1]
+        .reason.startswith("VTPass reports it failed after delivery")
     )
     assert journals(runtime, delivered_failed) == ["capture", "hold", "refund"]
     with runtime.db.sessions() as session:
