@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from api.deps import admin_required, runtime
 from api.validation import query_limit
 from shared.errors import NotFound
+from shared.models import ReconciliationRun
 from shared.reconcile import report
 
 bp = Blueprint("reconciliations", __name__, url_prefix="/api/v1/admin/reconciliations")
@@ -56,7 +57,7 @@ def detail_csv(run_id: str) -> Response:
 
 def _csv(run_id: str) -> Response:
     with runtime().db.sessions() as session:
-        if report.run_report(session, run_id) is None:
+        if session.get(ReconciliationRun, run_id) is None:
             raise NotFound("No such reconciliation run.")
         body = report.findings_csv(report.findings(session, run_id))
     response = Response(body, mimetype=CSV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,6 +19,8 @@ from shared.purchases.execution import Next
 from shared.runtime import Runtime
 from workers.celery_app import RETRY_BACKOFF_MAX
 from workers.publish import PAY, REQUERY, publish_due_webhooks, publish_pay, publish_requery
+
+log = logging.getLogger(__name__)
 
 
 class PayNotSent(Exception):
@@ -114,6 +117,9 @@ def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
             pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
         )
     except reconciliation.RunInProgress:
+        # Every ten minutes during a long run the resume entry lands here: that is normal.
+        if not resume_only:
+            log.warning("the daily reconciliation did not start: another run is going on")
         return {"skipped": "another reconciliation is running"}
     # A purchase the reconciliation reversed has a purchase.reversed event to deliver.
     publish_due_webhooks()
