@@ -76,6 +76,7 @@ class Runtime:
             secret_key=s.vtpass_secret_key,
             connect_timeout=s.vtpass_connect_timeout,
             read_timeout=s.vtpass_read_timeout,
+            deadline=s.vtpass_deadline,
         )
 
     @cached_property
@@ -103,8 +104,9 @@ class Runtime:
     @cached_property
     def timing(self) -> Timing:
         s = self.settings
-        # A worker may be inside a pay call for connect + read timeout; lease a margin more.
-        call = s.vtpass_connect_timeout + s.vtpass_read_timeout + s.processing_margin_s
+        # A pay call ends (and can no longer send) by its wall-clock deadline; lease a margin
+        # more, so the sweeper never moves a purchase whose pay may still leave.
+        call = s.vtpass_deadline + s.processing_margin_s
         return Timing(
             queued_grace=timedelta(seconds=s.queued_grace_s),
             publish_lease=timedelta(seconds=s.publish_lease_s),
