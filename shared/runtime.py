@@ -30,7 +30,13 @@ class Runtime:
     db: Database = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = Database(self.settings.database_url)
+        # Every worker thread may be recording a VTPass answer at once: the pool holds as many
+        # connections as the worker has threads, so none waits for one (they open on demand).
+        self.db = Database(
+            self.settings.database_url,
+            pool_size=10,
+            max_overflow=max(20, self.settings.worker_concurrency - 10),
+        )
         install_publisher(self.db.sessions, lambda: self.stream_redis)
 
     @cached_property
