@@ -215,3 +215,42 @@ def test_a_delivered_notice_is_settled_by_a_delivered_answer(runtime, delivered)
     callbacks.receive_notice(runtime.db, runtime.catalog, body)
     requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
     assert open_notices(runtime, delivered) == []
+
+
+def test_a_notice_about_a_superseded_request_id_is_followed_up_then_an_operator_is_told(
+    runtime, delivered, caplog
+):
+    """VTPass speaking of an id the purchase replaced (it had said it never got it) is never
+    left open silently: followed up on the bounded schedule, then audited and alerted."""
+    old_id = "20250101" + uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        session.get(Purchase, delivered).superseded_request_ids = [old_id]
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": "040",
+            "requestId": old_id,
+            "content": {"transactions": {"status": "reversed", "transactionId": "99"}},
+        },
+    }
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) == delivered
+    # An answer about the current id says nothing of the old one.
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    now = utcnow() + timedelta(seconds=1)
+    assert delivered in due(runtime, now=now)
+    assert delivered in due(runtime, now=now + timedelta(seconds=11))
+    assert delivered not in due(runtime, now=now + timedelta(seconds=42))
+    with runtime.db.sessions() as session:
+        notice = session.execute(
+            select(VTPassCallback).where(VTPassCallback.request_id == old_id)
+        ).scalar_one()
+        assert notice.handled_at is not None
+        entry = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.purchase_id == delivered,
+                AuditEntry.action == "vtpass.notice_unsettled",
+            )
+        ).scalar_one()
+        assert entry.detail["superseded"] is True
+        assert entry.detail["request_id"] == old_id
+    assert any(old_id in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
