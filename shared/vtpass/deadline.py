@@ -66,6 +66,11 @@ class _Gate:
             self._state = _State.SENDING
             self._socket = sock
 
+    def finish(self) -> None:
+        """The call ended: its connection may serve another call now, so never shut it."""
+        with self._lock:
+            self._socket = None
+
     def abandon(self) -> bool:
         """Give up on the call; return True if it provably never sent anything."""
         with self._lock:
@@ -102,6 +107,7 @@ def call_within(deadline: float, call: Callable[[], T], *, guarded: bool) -> T:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, who re-raises
             result["error"] = exc
         finally:
+            gate.finish()
             done.set()
 
     threading.Thread(target=run, name="vtpass-call", daemon=True).start()

@@ -254,3 +254,24 @@ def test_a_notice_about_a_superseded_request_id_is_followed_up_then_an_operator_
         assert entry.detail["superseded"] is True
         assert entry.detail["request_id"] == old_id
     assert any(old_id in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minutes(
+    runtime, delivered
+):
+    """Follow-ups are counted when scheduled, answered or not: however many requeries are
+    lost, the notice ends (audited, alerted) about 20 minutes after it arrived."""
+    reversal_notice(runtime, delivered)
+    timing = Timing()
+    arrived = utcnow()
+    now = arrived + timing.publish_lease + timedelta(seconds=1)
+    while open_notices(runtime, delivered) and now < arrived + timedelta(hours=1):
+        followups.due(
+            runtime.db, first_after=timing.publish_lease, delays=timing.requery_delays, now=now
+        )
+        # Nobody answers: the next sweep that finds it due is the next step.
+        (notice,) = open_notices(runtime, delivered) or (None,)
+        if notice is not None:
+            now = notice.next_followup_at + timedelta(seconds=1)
+    assert open_notices(runtime, delivered) == []
+    assert now - arrived <= timedelta(minutes=20)
