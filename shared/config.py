@@ -176,6 +176,11 @@ class Settings:
             raise ConfigError("VTPASS_MODE must be set to 'sandbox' or 'live' in production")
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
+        if self.vtpass_call_deadline_s < 0 or self.processing_margin_s <= 0:
+            # The processing lease (deadline + margin) must outlast every VTPass call.
+            raise ConfigError(
+                "VTPASS_CALL_DEADLINE_S must be >= 0 and PAYLINK_PROCESSING_MARGIN_S > 0"
+            )
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 raise ConfigError(

@@ -151,3 +151,12 @@ def test_the_processing_lease_outlasts_the_whole_call_deadline(settings, deadlin
     assert client.deadline == expected
     assert timing.processing_lease.total_seconds() == expected + 5.0
     assert timing.not_found_grace >= timing.processing_lease
+
+
+@pytest.mark.parametrize(
+    "bad", [{"VTPASS_CALL_DEADLINE_S": "-1"}, {"PAYLINK_PROCESSING_MARGIN_S": "0"}]
+)
+def test_a_lease_that_could_end_inside_a_call_is_refused(bad):
+    with pytest.raises(ConfigError, match="DEADLINE"):
+        load_settings(bad).validate()
+    load_settings({"VTPASS_CALL_DEADLINE_S": "40"}).validate()
