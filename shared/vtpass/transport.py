@@ -152,11 +152,11 @@ class Transport:
             settings = self._session.merge_environment_settings(
                 request.url or "", {}, None, None, None
             )
-            prepared = True
             # Only our own gated connections, straight to VTPass, prove a late send impossible.
             guarded = isinstance(
                 self._session.get_adapter(request.url or ""), GatedAdapter
             ) and not settings.get("proxies")
+            prepared = True
 
             def send() -> requests.Response:
                 return self._session.send(
