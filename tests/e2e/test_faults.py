@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import FINAL, api_user
+from tests.e2e.conftest import FINAL, api_user, both_brokers
 from tests.support import wait_for
 
 
@@ -35,6 +35,7 @@ def buy_scripted(buy, simulator, user, behaviour, amount=100, **script):
     return response.get_json()["id"]
 
 
+@both_brokers
 @pytest.mark.parametrize(
     ("behaviour", "script"),
     [
@@ -60,6 +61,7 @@ def test_unknown_outcomes_are_requeried_never_paid_twice(
     consistent([purchase_id])
 
 
+@both_brokers
 def test_pay_lost_before_vtpass_saw_it_is_sent_again_with_the_same_id(
     buy, settle, simulator, customer, consistent
 ):
@@ -75,6 +77,7 @@ def test_pay_lost_before_vtpass_saw_it_is_sent_again_with_the_same_id(
     consistent([purchase_id])
 
 
+@both_brokers
 def test_pending_settled_by_a_callback_after_a_requery(
     buy, settle, simulator, customer, consistent, live_api
 ):
@@ -165,6 +168,7 @@ def test_a_hundred_hanging_calls_do_not_stop_other_purchases(private_stack, simu
     consistent([*hanging, quick])
 
 
+@both_brokers
 def test_kill_dash_nine_a_worker_mid_purchase(
     buy, settle, simulator, customer, consistent, processes, client
 ):
@@ -186,8 +190,13 @@ def test_kill_dash_nine_a_worker_mid_purchase(
         for _ in range(5)
     ]
     processes.start_worker()
+    charged = {}
     for purchase_id in [*in_flight, *queued_meanwhile]:
-        settle(customer, purchase_id, timeout=60)
+        done = settle(customer, purchase_id, timeout=60)
+        # Every VTPass answer here is a charge: each purchase ends delivered, charged once.
+        assert done["status"] == "delivered", done
+        charged[purchase_id] = simulator.transaction(done["request_id"])
+    assert all(t["charged"] and t["pay_calls"] == 1 for t in charged.values()), charged
     consistent([*in_flight, *queued_meanwhile])
 
 
