@@ -124,6 +124,8 @@ class Settings:
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
+    # OpenTelemetry tracing (shared/telemetry.py): off unless set.
+    otel_exporter_otlp_endpoint: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -278,4 +280,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",
+        otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
     )

@@ -209,6 +209,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_FLOAT_LOW": str(settings.float_low),
         "PAYLINK_FLOAT_WAIT_S": str(settings.float_wait_s),
         "PAYLINK_FLOAT_POLL_S": str(settings.float_poll_s),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otel_exporter_otlp_endpoint,
     }
 
 
