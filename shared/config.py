@@ -132,6 +132,8 @@ class Settings:
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
+    # OpenTelemetry tracing (shared/telemetry.py): off unless set.
+    otel_exporter_otlp_endpoint: str = ""
 
     @property
     def reconcile_time(self) -> tuple[int, int]:
@@ -314,4 +316,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",
+        otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
     )
