@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from shared import audit
 from shared import float as vtfloat
@@ -150,7 +151,8 @@ def requery_purchase(
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.get(Purchase, purchase_id)
+        # The history is not needed to send the pay (no event for `processing`): not loaded.
+        purchase = session.get(Purchase, purchase_id, options=[lazyload(Purchase.history)])
         if purchase is None or purchase.status != S.QUEUED:
             return None
         changes: dict[str, Any] = {
@@ -195,7 +197,10 @@ def record_outcome(
     """Apply one VTPass answer to a purchase still as the caller saw it; say what to do next."""
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
+        # The history loads once, when an event needs it (after the change is flushed).
+        purchase = session.execute(
+            select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
+        ).scalar_one()
         audit.record(
             session,
             actor=actor,

@@ -7,6 +7,7 @@ from here: the delivery sweeper picks up the rows once they are committed.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,21 @@ from shared.purchases.views import purchase_object
 
 EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
 EVENT_TYPES = tuple(f"purchase.{status}" for status in EVENT_STATUSES)
+
+
+# Whether this thread (or task) recorded a webhook delivery since it last asked.
+_deliveries_recorded: ContextVar[bool] = ContextVar("deliveries_recorded", default=False)
+
+
+def take_recorded_deliveries() -> bool:
+    """Say whether deliveries were recorded here since the last call (and forget it).
+
+    A worker publishes due deliveries after a task only when it made some: most users have no
+    endpoint, and the beat's delivery sweep still picks up anything a lost publish left.
+    """
+    recorded = _deliveries_recorded.get()
+    _deliveries_recorded.set(False)
+    return recorded
 
 
 def record_purchase_event(session: Session, purchase: Purchase, status: str) -> Event | None:
@@ -61,6 +77,7 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
         session.add(
             WebhookDelivery(event_id=event_id, endpoint_id=endpoint_id, next_attempt_at=now)
         )
+        _deliveries_recorded.set(True)
     return event
 
 
