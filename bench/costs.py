@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=300, help="purchases")
     parser.add_argument("--profile", choices=("accept", "settle"), help="cProfile one phase")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--show-sql", action="store_true", help="print one purchase's statements")
     args = parser.parse_args()
 
     from simulator.server import start_in_thread
@@ -94,9 +95,12 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
         )
     counts = {"statements": 0, "transactions": 0}
 
+    shown: list[str] = []
+
     @event.listens_for(rt.db.engine, "before_cursor_execute")
-    def _statement(*_a: object) -> None:
+    def _statement(_conn: object, _cursor: object, statement: str, *_a: object) -> None:
         counts["statements"] += 1
+        shown.append(" ".join(statement.split())[:150])
 
     @event.listens_for(rt.db.engine, "commit")
     def _commit(*_a: object) -> None:
@@ -121,6 +125,13 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
     for _ in range(20):  # warm caches, compiled statements, pools
         settle(accept())
 
+    if args.show_sql:
+        shown.clear()
+        purchase_id = accept()
+        print("-- one accept:", *shown, sep="\n   ")
+        shown.clear()
+        settle(purchase_id)
+        print("-- one settle:", *shown, sep="\n   ")
     ids: list[str] = []
     for phase, step in (("accept", None), ("settle", settle)):
         profiler = cProfile.Profile() if args.profile == phase else None

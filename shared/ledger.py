@@ -198,6 +198,7 @@ def credit(
     if existing is not None:
         return existing, False
     ensure_wallet(session, user_id)
+    audited = audit.pending(session)
     try:
         # A savepoint, so a concurrent credit with the same reference loses cleanly.
         with session.begin_nested():
@@ -211,6 +212,7 @@ def credit(
                 actor=actor,
             )
     except IntegrityError:
+        audit.forget_since(session, audited)  # the losing credit's entry rolled back with it
         winner = _credit_with_reference(session, user_id, reference)
         if winner is None:
             raise
