@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sqlalchemy import Table, event, insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.db import utcnow
 from shared.formats import iso
@@ -101,9 +101,11 @@ def _write_pending(session: Session) -> None:
         session.connection().execute(insert(AUDIT_LOG), rows)
 
 
-@event.listens_for(Session, "after_rollback")
-def _forget_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit writing them: they go with it.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def audit_object(entry: AuditEntry) -> dict[str, Any]:
