@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from shared import audit
 from shared import float as vtfloat
@@ -189,7 +190,8 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.get(Purchase, purchase_id)
+        # The history is not needed to send the pay (no event for `processing`): not loaded.
+        purchase = session.get(Purchase, purchase_id, options=[lazyload(Purchase.history)])
         if purchase is None or purchase.status != S.QUEUED:
             return None
         changes: dict[str, Any] = {
@@ -263,7 +265,10 @@ def apply_outcome(
     delivered purchase reverses it like a reversal answer does: refunded once, by the ledger.
     """
     now = utcnow()
-    purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
+    # The history loads once, when an event needs it (after the change is flushed).
+    purchase = session.execute(
+        select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
+    ).scalar_one()
     audit.record(
         session,
         actor=actor,
