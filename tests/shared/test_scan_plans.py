@@ -1,8 +1,9 @@
 """The sweeper's and the callback path's scans use indexes, not a scan of every purchase.
 
-100k purchases (almost all final, one in ten failed, as in a live database) and 100k handled callbacks are
-inserted with generate_series, the tables analysed, and each query's plan must not read the
-big table sequentially. The SQL mirrors shared/purchases/sweeper.py and shared/callbacks.py.
+100k purchases (almost all final, one in ten failed, as in a live database) and 100k handled
+callbacks are inserted with generate_series, the tables analysed, and each query's plan must
+not read the big table sequentially. The SQL mirrors shared/purchases/sweeper.py and
+shared/callbacks/.
 """
 
 from __future__ import annotations
