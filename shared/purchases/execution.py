@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from shared import audit
 from shared import float as vtfloat
@@ -189,7 +190,8 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.get(Purchase, purchase_id)
+        # The history is not needed to send the pay (no event for `processing`): not loaded.
+        purchase = session.get(Purchase, purchase_id, options=[lazyload(Purchase.history)])
         if purchase is None or purchase.status != S.QUEUED:
             return None
         changes: dict[str, Any] = {
@@ -232,31 +234,63 @@ def record_outcome(
     actor: str = "worker",
 ) -> Next:
     """Apply one VTPass answer to a purchase still as the caller saw it; say what to do next."""
-    now = utcnow()
     with db.transaction() as session:
-        purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
-        audit.record(
+        return apply_outcome(
             session,
+            purchase_id,
+            outcome,
+            expected=expected,
+            expected_version=expected_version,
+            operation=operation,
+            timing=timing,
             actor=actor,
-            action=f"vtpass.{operation}",
-            purchase_id=purchase_id,
-            user_id=purchase.user_id,
-            detail=_exchange_detail(purchase, outcome),
         )
-        if outcome.operator_alert:
-            log.error(
-                "VTPass needs an operator: code %s (%s) on purchase %s",
-                outcome.code,
-                outcome.description,
-                purchase_id,
-            )
-        if purchase.status != expected or expected_version not in (None, purchase.version):
-            # Someone else moved it on (a worker, an operator's resolution); their result stands.
-            if _contradicts(purchase, outcome):
-                _report_contradiction(session, purchase, outcome, actor)
-            return Next.NOTHING
-        move = _Mover(session, purchase, expected, purchase.version, actor, now)
-        return _decide(move, purchase, outcome, operation, timing, now)
+
+
+def apply_outcome(
+    session: Any,
+    purchase_id: str,
+    outcome: Outcome,
+    *,
+    expected: S,
+    expected_version: int | None = None,
+    operation: str,
+    timing: Timing,
+    actor: str = "worker",
+    failed_reverses: bool = False,
+) -> Next:
+    """Apply one VTPass answer in the caller's transaction (`record_outcome` opens its own).
+
+    With `failed_reverses` (the reconciliation's definite requery), a failed answer about a
+    delivered purchase reverses it like a reversal answer does: refunded once, by the ledger.
+    """
+    now = utcnow()
+    # The history loads once, when an event needs it (after the change is flushed).
+    purchase = session.execute(
+        select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
+    ).scalar_one()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"vtpass.{operation}",
+        purchase_id=purchase_id,
+        user_id=purchase.user_id,
+        detail=_exchange_detail(purchase, outcome),
+    )
+    if outcome.operator_alert:
+        log.error(
+            "VTPass needs an operator: code %s (%s) on purchase %s",
+            outcome.code,
+            outcome.description,
+            purchase_id,
+        )
+    if purchase.status != expected or expected_version not in (None, purchase.version):
+        # Someone else moved it on (a worker, an operator's resolution); their result stands.
+        if _contradicts(purchase, outcome):
+            _report_contradiction(session, purchase, outcome, actor)
+        return Next.NOTHING
+    move = _Mover(session, purchase, expected, purchase.version, actor, now)
+    return _decide(move, purchase, outcome, operation, timing, now, failed_reverses)
 
 
 def _contradicts(purchase: Purchase, outcome: Outcome) -> bool:
@@ -300,14 +334,16 @@ def _decide(
     operation: str,
     timing: Timing,
     now: datetime,
+    failed_reverses: bool = False,
 ) -> Next:
     kind = outcome.kind
     if S(purchase.status) is S.DELIVERED:
         # Delivered is final; only VTPass reversing it afterwards can change it.
-        if kind is OutcomeKind.REVERSED:
+        if kind is OutcomeKind.REVERSED or (failed_reverses and kind is OutcomeKind.FAILED):
+            said = "reversed it" if kind is OutcomeKind.REVERSED else "reports it failed"
             move(
                 S.REVERSED,
-                f"VTPass reversed it after delivery: {outcome.description}"
+                f"VTPass {said} after delivery: {outcome.description}"
                 + _refund_note(purchase, outcome),
                 error=_error(outcome),
             )
