@@ -82,8 +82,8 @@ class _Gate:
             try:
                 # The plain socket call, even under TLS: the thread reading it just ends.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+            except (OSError, TypeError):
+                pass  # already closed, or not a plain socket: its own timeouts end it
         return False
 
 
