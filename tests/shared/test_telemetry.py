@@ -29,35 +29,19 @@ TRACING_MODULES = (
 )
 
 
-def tracing_in_fresh_workers(settings, *endpoints: str) -> list[dict]:
-    """Build the worker (and so the app) in a fresh process per endpoint, side by side; say
-    for each whether it traces and which instrumentation and exporter modules it imported."""
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-c", TRACING_MODULES],
-            cwd=ROOT,
-            env={**os.environ, **settings_env(settings), "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for endpoint in endpoints
-    ]
-    answers = []
-    for process in started:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        answers.append(json.loads(out.strip().splitlines()[-1]))
-    return answers
-
-
-def test_tracing_is_on_exactly_when_the_endpoint_is_set(settings):
-    off, on = tracing_in_fresh_workers(settings, "", "http://127.0.0.1:9")
-    assert off == {"on": False, "modules": []}  # nothing imported, nothing patched
-    assert on["on"] is True
-    for instrumentation in ("flask", "celery", "requests", "sqlalchemy"):
-        assert f"opentelemetry.instrumentation.{instrumentation}" in on["modules"]
-    assert "opentelemetry.exporter.otlp.proto.http.trace_exporter" in on["modules"]
+def test_without_the_endpoint_nothing_is_imported_or_instrumented(settings):
+    # A fresh process: this one may have imported OpenTelemetry for the test below.
+    done = subprocess.run(
+        [sys.executable, "-c", TRACING_MODULES],
+        cwd=ROOT,
+        env={**os.environ, **settings_env(settings), "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"on": False, "modules": []}
 
 
 def test_recorded_urls_drop_queries_and_the_callback_token():
