@@ -103,6 +103,12 @@ def test_one_purchase_is_one_trace_from_the_request_through_the_task_to_vtpass(
                 timeout=60,
                 what="the traced purchase to be delivered",
             )
+        # A VTPass callback: its URL holds the secret callback token.
+        callback = client.post(
+            f"/api/v1/vtpass/callback/{settings.vtpass_callback_token}",
+            json={"type": "transaction-update", "data": {"requestId": "nope"}},
+        )
+        assert callback.get_json() == {"response": "success"}
     finally:
         telemetry.stop(app)
         telemetry.export_to(None)
@@ -141,7 +147,15 @@ def test_one_purchase_is_one_trace_from_the_request_through_the_task_to_vtpass(
     sql = [s for s in in_trace if s.attributes.get("db.system") == "postgresql"]
     assert any(request in ancestors(s) for s in sql)
     assert any(task in ancestors(s) for s in sql)
-    # No secret in any span: the VTPass keys are headers, never recorded.
-    recorded = json.dumps([dict(s.attributes or {}) for s in spans], default=str)
-    for secret in (settings.vtpass_api_key, settings.vtpass_secret_key, settings.jwt_secret_key):
+    # No secret in any span: the VTPass keys are headers, never recorded; the callback's
+    # path is recorded with its token masked.
+    callback_span = next(s for s in spans if s.kind == SpanKind.SERVER and "callback" in s.name)
+    assert any("/vtpass/callback/***" in str(v) for v in callback_span.attributes.values())
+    recorded = json.dumps([[s.name, dict(s.attributes or {})] for s in spans], default=str)
+    for secret in (
+        settings.vtpass_api_key,
+        settings.vtpass_secret_key,
+        settings.jwt_secret_key,
+        settings.vtpass_callback_token,
+    ):
         assert secret not in recorded
