@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.schedules import crontab
 from flask import Flask
 from kombu import Exchange, Queue
 
@@ -129,6 +130,20 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "check-vtpass-float": {
                 "task": "maintenance.check_vtpass_float",
                 "schedule": settings.float_poll_s,
+            },
+            # A time of day, not an interval: a beat restarted daily (an empty schedule file
+            # in a new container) would otherwise never reach a 24 h interval.
+            "reconcile-with-vtpass": {
+                "task": "maintenance.reconcile",
+                "schedule": crontab(
+                    hour=settings.reconcile_time[0], minute=settings.reconcile_time[1]
+                ),
+            },
+            # A run a killed worker left unfinished continues from its cursor (shared/reconcile).
+            "resume-reconciliation": {
+                "task": "maintenance.reconcile",
+                "schedule": 600.0,
+                "kwargs": {"resume_only": True},
             },
             "purge-idempotency-keys": {
                 "task": "maintenance.purge_idempotency_keys",
