@@ -111,7 +111,10 @@ def _start(settings: Settings) -> TracerProvider:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        provider = TracerProvider(resource=Resource.create({"service.name": "paylink"}))
+        resource = Resource.create()  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, if set
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "paylink"}))
+        provider = TracerProvider(resource=resource)
         if _exporter_for_tests is not None:
             provider.add_span_processor(SimpleSpanProcessor(_exporter_for_tests))
         else:
