@@ -11,7 +11,8 @@ reversal of a delivered purchase). It stays open until a requery answer settles 
   meanwhile) settles nothing, so the notice is followed up again.
 A requery that times out, answers 5xx, 083/099 or fails to record settles nothing. Until then
 the sweeper requeries the purchase on the REQUERY_DELAYS steps; when they run out the notice
-is closed with an audit entry and an operator alert, never silently.
+is closed with an audit entry and an operator alert, never silently, and a delivered purchase
+VTPass said it failed or reversed goes to `review` (its refund may be owed).
 
 A notice about a purchase that already ended failed or reversed (its money back with the
 customer) is closed at its first follow-up: no requery can change that purchase. If it claims
@@ -35,7 +36,7 @@ from sqlalchemy import and_, func, or_, select
 from shared import audit
 from shared.db import Database, utcnow
 from shared.models import Purchase, VTPassCallback
-from shared.purchases.states import FINAL, REQUERYABLE, PurchaseStatus
+from shared.purchases.states import FINAL, REQUERYABLE, PurchaseStatus, transition
 from shared.vtpass.outcome import OutcomeKind, classify_pay_body
 
 __all__ = ["claim", "due", "settle", "settles"]
@@ -144,6 +145,25 @@ def _close_on_undone(session: Any, *, now: datetime, first_after: timedelta, lim
         )
 
 
+def _to_review(session: Any, purchase: Purchase, notice: VTPassCallback, *, now: datetime) -> None:
+    """Send a delivered purchase to review when VTPass said it failed or reversed it and no
+    requery confirmed or refuted that: the refund may be owed, so a person must decide
+    (PayLinkPurchasesInReview). A pending one gets there by its own requery deadline."""
+    claimed = claim(notice.body)
+    if purchase.status != PurchaseStatus.DELIVERED or claimed not in _UNDONE:
+        return
+    transition(
+        session,
+        purchase,
+        PurchaseStatus.REVIEW,
+        expected=PurchaseStatus.DELIVERED,
+        reason=f"VTPass noticed a {claimed.value} of request_id {notice.request_id} that no"
+        f" requery confirmed after {notice.followups} follow-ups; an operator must check it",
+        actor="sweeper",
+        now=now,
+    )
+
+
 def due(
     db: Database,
     *,
@@ -156,7 +176,8 @@ def due(
 
     A notice is first followed up `first_after` its arrival (its own requery should have run
     by then), then after each REQUERY_DELAYS step. Once the steps are spent it is closed with
-    an audit entry and an operator alert.
+    an audit entry and an operator alert (and a delivered purchase it claims undone goes to
+    review).
     """
     now = now or utcnow()
     purchases: list[str] = []
@@ -208,6 +229,7 @@ def due(
                     f"; about its superseded request_id {notice.request_id}" if superseded else "",
                     notice.followups,
                 )
+                _to_review(session, purchase, notice, now=now)
                 continue
             notice.next_followup_at = now + timedelta(seconds=delays[notice.followups])
             notice.followups += 1

@@ -33,7 +33,7 @@ from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
 from shared.products import PRODUCTS, Category
-from shared.purchases.states import REQUERYABLE, transition
+from shared.purchases.states import REQUERYABLE, captured, transition
 from shared.purchases.states import PurchaseStatus as S
 from shared.vtpass import (
     Outcome,
@@ -337,8 +337,13 @@ def _decide(
     failed_reverses: bool = False,
 ) -> Next:
     kind = outcome.kind
-    if S(purchase.status) is S.DELIVERED:
-        # Delivered is final; only VTPass reversing it afterwards can change it.
+    after_delivery = S(purchase.status) is S.DELIVERED or (
+        S(purchase.status) is S.REVIEW and captured(move.session, purchase.id)
+    )
+    if after_delivery:
+        # Delivered is final; only VTPass reversing it afterwards can change it. A review
+        # entered from delivered (a reversal notice no requery settled) stays for an operator
+        # unless VTPass now says reversed: its money was captured, so it can never fail.
         if kind is OutcomeKind.REVERSED or (failed_reverses and kind is OutcomeKind.FAILED):
             said = "reversed it" if kind is OutcomeKind.REVERSED else "reports it failed"
             move(

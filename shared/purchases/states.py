@@ -11,13 +11,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from shared import audit, ledger
 from shared.db import utcnow
-from shared.models import Purchase, StatusChange
+from shared.models import Journal, Purchase, StatusChange
 from shared.streams.publish import note_status_change
 from shared.webhooks.events import record_purchase_event
 
@@ -42,8 +42,11 @@ ALLOWED: dict[PurchaseStatus, frozenset[PurchaseStatus]] = {
     # pending -> queued: a requery proved VTPass never saw the request_id (015).
     S.PENDING: frozenset({S.DELIVERED, S.FAILED, S.REVERSED, S.REVIEW, S.QUEUED}),
     # review: funds stay held until a requery concludes or an operator resolves it.
+    # A review entered from delivered (a reversal notice no requery confirmed) has its money
+    # captured: it can only return to delivered or be reversed (refunded), never fail.
     S.REVIEW: frozenset({S.DELIVERED, S.FAILED, S.REVERSED}),
-    S.DELIVERED: frozenset({S.REVERSED}),
+    # delivered -> review: VTPass noticed a reversal that no follow-up requery settled.
+    S.DELIVERED: frozenset({S.REVERSED, S.REVIEW}),
     S.FAILED: frozenset(),
     S.REVERSED: frozenset(),
 }
@@ -58,15 +61,32 @@ class IllegalTransition(ValueError):
     """A status change the state machine does not allow (a bug in the caller)."""
 
 
-def settlement_for(from_status: PurchaseStatus, to_status: PurchaseStatus) -> str | None:
-    """Return the ledger movement a transition implies, if any."""
+def settlement_for(
+    from_status: PurchaseStatus, to_status: PurchaseStatus, *, captured: bool = False
+) -> str | None:
+    """Return the ledger movement a transition implies, if any.
+
+    `captured`: the purchase's money was already captured (a review entered from delivered).
+    """
+    if captured or from_status == S.DELIVERED:
+        if to_status == S.FAILED:
+            raise IllegalTransition(f"{from_status} -> {to_status} after capture")
+        return "refund" if to_status == S.REVERSED else None
     if to_status == S.DELIVERED:
         return "capture"
     if to_status == S.FAILED:
         return "release"
     if to_status == S.REVERSED:
-        return "refund" if from_status == S.DELIVERED else "release"
+        return "release"
     return None
+
+
+def captured(session: Session, purchase_id: str) -> bool:
+    """Whether the purchase's money was captured (it was delivered at some point)."""
+    found = session.execute(
+        select(Journal.id).where(Journal.purchase_id == purchase_id, Journal.kind == "capture")
+    ).first()
+    return found is not None
 
 
 # Attribute name -> column of every mapped column of a purchase, for UPDATE ... RETURNING.
@@ -93,6 +113,13 @@ def transition(
     from_status = S(expected or purchase.status)
     if to_status != from_status and to_status not in ALLOWED[from_status]:
         raise IllegalTransition(f"{from_status} -> {to_status}")
+    was_captured = from_status == S.REVIEW and captured(session, purchase.id)
+    # Raises before anything is written if the move would undo a capture the wrong way.
+    movement = (
+        settlement_for(from_status, to_status, captured=was_captured)
+        if to_status != from_status
+        else None
+    )
     now = now or utcnow()
     values: dict[str, Any] = dict(changes or {})
     values.update(status=to_status.value, updated_at=now, version=Purchase.version + 1)
@@ -134,7 +161,6 @@ def transition(
         note_status_change(
             session, purchase_id=purchase.id, user_id=purchase.user_id, status=to_status.value
         )
-        movement = settlement_for(from_status, to_status)
         if movement:
             ledger.settle(
                 session,

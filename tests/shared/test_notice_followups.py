@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from shared import callbacks, ledger
 from shared.callbacks import followups
@@ -39,6 +39,18 @@ class ScriptedVTPass:
         if self.during is not None:
             self.during()
         return self.answers.pop(0)
+
+
+@pytest.fixture(autouse=True)
+def no_open_notices(runtime):
+    """`followups.due` sweeps the whole database: each test starts with no other test's open
+    notice, so a sweep sends no earlier test's delivered purchase to review."""
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(VTPassCallback)
+            .where(VTPassCallback.handled_at.is_(None))
+            .values(handled_at=utcnow())
+        )
 
 
 def answer(kind: OutcomeKind, code: str = "000") -> Outcome:
@@ -200,6 +212,69 @@ def test_follow_ups_are_bounded_then_an_operator_is_told(runtime, delivered, cap
         ).scalars()
         assert len(list(entries)) == 1
     assert any("never settled" in r.getMessage() for r in caplog.records)
+    resolve(runtime, delivered, "delivered")
+
+
+def resolve(runtime, purchase_id: str, status: str) -> None:
+    from shared.purchases.operator import resolve_purchase
+
+    resolve_purchase(
+        runtime.db, purchase_id=purchase_id, status=status, note="checked", operator_id="op"
+    )
+
+
+def spend_followups(runtime, purchase_id: str) -> None:
+    now = utcnow() + timedelta(seconds=1)
+    assert purchase_id in due(runtime, now=now)
+    assert purchase_id in due(runtime, now=now + timedelta(seconds=11))
+    assert purchase_id not in due(runtime, now=now + timedelta(seconds=42))
+
+
+def journals(runtime, purchase_id: str) -> list[str]:
+    with runtime.db.sessions() as session:
+        return sorted(j.kind for j in session.query(Journal).filter_by(purchase_id=purchase_id))
+
+
+@pytest.mark.parametrize(
+    ("resolution", "ends", "money"),
+    [
+        ("failed", "reversed", ["capture", "hold", "refund"]),
+        ("delivered", "delivered", ["capture", "hold"]),
+    ],
+)
+def test_a_reversal_notice_out_of_follow_ups_sends_the_purchase_to_review(
+    runtime, delivered, ledger_ok, resolution, ends, money
+):
+    """The refund may be owed: the purchase goes to review (PayLinkPurchasesInReview pages
+    someone), through the state machine, and an operator's word settles it, money once."""
+    reversal_notice(runtime, delivered)
+    # Every follow-up requery is inconclusive (VTPass still says delivered).
+    for _ in range(2):
+        requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    spend_followups(runtime, delivered)
+    purchase = load(runtime, delivered)
+    assert purchase.status == "review"
+    assert "no requery confirmed" in purchase.history[-1].reason
+    # A requery that still says delivered leaves it for the operator; nothing captured twice.
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    assert load(runtime, delivered).status == "review"
+    resolve(runtime, delivered, resolution)
+    assert load(runtime, delivered).status == ends
+    assert journals(runtime, delivered) == money
+    ledger_ok()
+
+
+def test_a_reversal_learned_while_in_review_refunds_once(runtime, delivered, ledger_ok):
+    reversal_notice(runtime, delivered)
+    spend_followups(runtime, delivered)
+    assert load(runtime, delivered).status == "review"
+    # An answer VTPass gives of a failure cannot fail a captured purchase: it stays in review.
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.FAILED, code="016")))
+    assert load(runtime, delivered).status == "review"
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.REVERSED, code="040")))
+    assert load(runtime, delivered).status == "reversed"
+    assert journals(runtime, delivered) == ["capture", "hold", "refund"]
+    ledger_ok()
 
 
 def test_a_delivered_notice_is_settled_by_a_delivered_answer(runtime, delivered):
@@ -254,6 +329,9 @@ def test_a_notice_about_a_superseded_request_id_is_followed_up_then_an_operator_
         assert entry.detail["superseded"] is True
         assert entry.detail["request_id"] == old_id
     assert any(old_id in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    # It claimed a reversal: the delivered purchase waits in review for an operator.
+    assert load(runtime, delivered).status == "review"
+    resolve(runtime, delivered, "delivered")
 
 
 def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minutes(

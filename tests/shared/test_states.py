@@ -9,10 +9,11 @@ from shared.purchases.states import ALLOWED, FINAL, PurchaseStatus, settlement_f
 S = PurchaseStatus
 
 
-def test_final_statuses_never_change_except_delivered_to_reversed():
+def test_final_statuses_never_change_except_delivered_to_reversed_or_review():
     assert ALLOWED[S.FAILED] == frozenset()
     assert ALLOWED[S.REVERSED] == frozenset()
-    assert ALLOWED[S.DELIVERED] == frozenset({S.REVERSED})
+    # review: a reversal notice that no follow-up requery settled (an operator decides).
+    assert ALLOWED[S.DELIVERED] == frozenset({S.REVERSED, S.REVIEW})
 
 
 def test_nothing_returns_to_processing_except_from_queued():
@@ -33,6 +34,19 @@ def test_nothing_returns_to_processing_except_from_queued():
 )
 def test_each_final_status_moves_money_once(frm, to, money):
     assert settlement_for(frm, to) == money
+
+
+@pytest.mark.parametrize(("to", "money"), [(S.DELIVERED, None), (S.REVERSED, "refund")])
+def test_a_review_entered_from_delivered_never_captures_twice(to, money):
+    assert settlement_for(S.REVIEW, to, captured=True) == money
+    assert settlement_for(S.DELIVERED, S.REVIEW) is None
+
+
+def test_a_captured_review_never_fails():
+    from shared.purchases.states import IllegalTransition
+
+    with pytest.raises(IllegalTransition):
+        settlement_for(S.REVIEW, S.FAILED, captured=True)
 
 
 def test_every_final_status_is_reachable_from_pending_or_review():
