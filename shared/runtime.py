@@ -110,8 +110,9 @@ class Runtime:
     @cached_property
     def timing(self) -> Timing:
         s = self.settings
-        # A pay call ends (and can no longer send) by its wall-clock deadline; lease a margin
-        # more, so the sweeper never moves a purchase whose pay may still leave.
+        # A pay call ends (and can no longer send, direct or through an HTTP(S) proxy; never
+        # "never sent" through one) by its wall-clock deadline; lease a margin more, so the
+        # sweeper never moves a purchase whose pay may still leave.
         call = s.vtpass_deadline + s.processing_margin_s
         return Timing(
             queued_grace=timedelta(seconds=s.queued_grace_s),

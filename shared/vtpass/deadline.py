@@ -7,18 +7,21 @@ purchase on. So each exchange runs in a thread of its own and the caller waits f
 until the deadline. Then it abandons the call through a gate that every request byte passes:
 - if no request byte had left, the gate now refuses them for good: the call provably never
   sent (the thread may still be resolving a name; it can connect, but not send);
-- if bytes had left, the outcome is unknown, and the socket is shut so the thread ends.
-The gate sits in the HTTP connection's `send` (`GatedAdapter` mounts such connections), so
-resolving, connecting and the TLS handshake happen before it and no request byte after it.
+- if bytes had left, the outcome is unknown, the socket is reset (queued bytes dropped) so
+  the thread ends, and the gate refuses any later byte all the same.
+The gate sits in the HTTP connection's `send` (`GatedAdapter` mounts such connections, for
+direct and HTTP(S)-proxied calls), so resolving, connecting and the TLS handshake happen
+before it and no request byte after it. A proxied call still counts as unknown, never as
+never sent. A connection is the call's to shut only until it goes back to its pool.
 """
 
 from __future__ import annotations
 
 import contextvars
 import socket
+import struct
 import threading
 from collections.abc import Callable
-from enum import Enum
 from typing import Any, TypeVar
 
 from requests.adapters import HTTPAdapter
@@ -44,48 +47,74 @@ class Abandoned(Exception):
     """Raised in an abandoned call's thread where it would have sent: nothing leaves."""
 
 
-class _State(Enum):
-    WAITING = "waiting"  # nothing has been sent
-    SENDING = "sending"  # request bytes may have left
-    ABANDONED = "abandoned"  # the caller gave up before anything left; nothing ever will
-
-
 class _Gate:
-    """The one decision, under a lock, between a first send and the caller giving up."""
+    """The one decision, under a lock, between a first send and the caller giving up.
+
+    Once the caller has given up, no request byte passes the gate again, whether or not
+    some had left before: a call whose thread was still resolving or connecting (through a
+    proxy, say) cannot send a pay later. Whether the caller may count the call as never sent
+    is a separate question: only a guarded call (GatedAdapter, straight to VTPass) that had
+    sent nothing can.
+    """
 
     def __init__(self, *, guarded: bool) -> None:
         self._lock = threading.Lock()
-        # An unguarded call (a session without GatedAdapter) might send anywhere, any time.
-        self._state = _State.WAITING if guarded else _State.SENDING
-        self._socket: socket.socket | None = None
+        # An unguarded call (a proxy, or a session without GatedAdapter) might have sent
+        # anywhere, any time: it never counts as never sent.
+        self._guarded = guarded
+        self._sent = False
+        self._abandoned = False
+        # The connection now carrying this call's bytes, until it goes back to its pool.
+        self._conn: HTTPConnection | None = None
 
-    def enter(self, sock: socket.socket | None) -> None:
-        """Let request bytes out on `sock`, unless the caller has already given up."""
+    def enter(self, conn: HTTPConnection) -> None:
+        """Let request bytes out on `conn`, unless the caller has already given up."""
         with self._lock:
-            if self._state is _State.ABANDONED:
-                raise Abandoned("the caller's deadline passed before the request left")
-            self._state = _State.SENDING
-            self._socket = sock
+            if self._abandoned:
+                raise Abandoned("the caller's deadline passed; nothing more may leave")
+            self._sent = True
+            self._conn = conn
+            conn._paylink_gate = self  # type: ignore[attr-defined]
+
+    def release(self, conn: HTTPConnection) -> None:
+        """`conn` goes back to its pool: another call may use it, so never shut it now."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+            if getattr(conn, "_paylink_gate", None) is self:
+                conn._paylink_gate = None  # type: ignore[attr-defined]
 
     def finish(self) -> None:
-        """The call ended: its connection may serve another call now, so never shut it."""
+        """The call ended: forget its connection."""
         with self._lock:
-            self._socket = None
+            self._conn = None
 
     def abandon(self) -> bool:
         """Give up on the call; return True if it provably never sent anything."""
         with self._lock:
-            if self._state is _State.WAITING:
-                self._state = _State.ABANDONED
+            self._abandoned = True
+            if self._guarded and not self._sent:
                 return True
-            sock = self._socket
-        if sock is not None:
-            try:
-                # The plain socket call, even under TLS: the thread reading it just ends.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except (OSError, TypeError):
-                pass  # already closed, or not a plain socket: its own timeouts end it
+            conn = self._conn
+            sock = conn.sock if conn is not None else None
+            if sock is not None:
+                _drop(sock)
         return False
+
+
+def _drop(sock: socket.socket) -> None:
+    """End a socket another thread is using: what is still queued is discarded, not sent."""
+    try:
+        # Linger 0: the close that follows (by the call's thread, once shutdown wakes it)
+        # resets the connection and drops queued bytes instead of sending them after a FIN.
+        socket.socket.setsockopt(sock, socket.SOL_SOCKET, socket.SO_LINGER, _NO_LINGER)
+        # The plain socket call, even under TLS: the thread reading it just ends.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, TypeError):
+        pass  # already closed, or not a plain socket: its own timeouts end it
+
+
+_NO_LINGER = struct.pack("ii", 1, 0)
 
 
 _current = threading.local()
@@ -128,7 +157,13 @@ def call_within(deadline: float, call: Callable[[], T], *, guarded: bool) -> T:
 def _pass_gate(conn: HTTPConnection) -> None:
     gate = getattr(_current, "gate", None)
     if gate is not None:
-        gate.enter(conn.sock)
+        gate.enter(conn)
+
+
+def _release(conn: HTTPConnection | None) -> None:
+    gate = getattr(conn, "_paylink_gate", None)
+    if gate is not None and conn is not None:
+        gate.release(conn)
 
 
 class _GatedHTTPConnection(HTTPConnection):
@@ -150,9 +185,18 @@ class _GatedHTTPSConnection(HTTPSConnection):
 class _GatedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _GatedHTTPConnection
 
+    def _put_conn(self, conn: Any) -> None:
+        # Back in the pool, the connection is no longer this call's to shut.
+        _release(conn)
+        super()._put_conn(conn)
+
 
 class _GatedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _GatedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        _release(conn)
+        super()._put_conn(conn)
 
 
 _GATED_POOLS = {"http": _GatedHTTPPool, "https": _GatedHTTPSPool}
@@ -164,3 +208,13 @@ class GatedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = dict(_GATED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """Connections through an HTTP(S) proxy pass the gate too, so an abandoned proxied
+        call's socket is shut and its thread cannot send later. (Still never "never sent":
+        the proxy may have taken bytes we cannot see, e.g. a CONNECT.) SOCKS proxies keep
+        their own connection classes and are not gated."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_GATED_POOLS)
+        return manager

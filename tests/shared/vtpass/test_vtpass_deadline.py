@@ -52,6 +52,12 @@ class TrickleServer:
                     if not chunk:
                         raise ConnectionError
                     data += chunk
+                # The body may come in a later segment than the headers: read all of it.
+                while len(data) < _request_length(data):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        raise ConnectionError
+                    data += chunk
                 head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 conn.sendall(head + b"Content-Length: 100000\r\n\r\n")
                 # Each byte comes well inside the read timeout; the whole body never does.
@@ -65,6 +71,16 @@ class TrickleServer:
 
     def close(self) -> None:
         self._sock.close()
+
+
+def _request_length(data: bytes) -> int:
+    """How many bytes the request whose head `data` starts with has in all."""
+    head, _, _ = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(head) + 4 + int(value.strip())
+    return len(head) + 4
 
 
 @pytest.fixture
@@ -171,6 +187,34 @@ def test_the_transport_raises_not_sent_when_the_lookup_outlasts_the_deadline(
         transport.exchange("POST", "pay", payload={"request_id": RID})
 
 
+def test_a_proxied_call_abandoned_at_its_deadline_never_sends_later(
+    trickle_server, slow_resolver, monkeypatch
+):
+    """Through a proxy the outcome past the deadline is unknown (the proxy may have taken
+    bytes), but the abandoned call is still stopped: once the proxy's name resolves, the gate
+    lets none of the pay out, so it cannot reach VTPass after the purchase moved on."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://vtpass.test:{trickle_server.port}")
+    monkeypatch.setenv("http_proxy", f"http://vtpass.test:{trickle_server.port}")
+    client = VTPassClient(
+        base_url="http://vtpass.example/api",
+        api_key="ak_test_0123456789abcdef",
+        public_key="PK_test_public_0123456789",
+        secret_key="SK_test_secret_0123456789",
+        connect_timeout=2,
+        read_timeout=2,
+        deadline=0.5,
+    )
+    outcome = client.pay(request_id=RID, service_id="mtn", phone="08011111111", amount=Decimal(20))
+    assert slow_resolver.asked.is_set()
+    assert outcome.kind is OutcomeKind.PENDING  # unknown, never "never sent"
+    slow_resolver.release.set()
+    assert slow_resolver.answered.wait(WAIT)
+    assert trickle_server.closed.wait(WAIT)
+    assert trickle_server.received == [b""]
+
+
 def test_a_session_without_the_gate_never_counts_as_never_sent(trickle_server, slow_resolver):
     """An injected session's connections cannot be stopped: past the deadline, unknown."""
     import requests
@@ -213,3 +257,78 @@ def test_an_answer_within_the_deadline_is_returned_as_before():
         assert _client(port, deadline=WAIT).balance() == Decimal(12)
     finally:
         listener.close()
+
+
+@pytest.fixture
+def peer():
+    """A connected pair over real TCP: (listening side's accepted socket, port)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    accepted: list[socket.socket] = []
+    ready = threading.Event()
+
+    def accept() -> None:
+        conn, _ = listener.accept()
+        conn.settimeout(WAIT)
+        accepted.append(conn)
+        ready.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1], ready, accepted
+    listener.close()
+    for conn in accepted:
+        conn.close()
+
+
+def _gated_connection(port: int):
+    from shared.vtpass import deadline
+
+    pool = deadline._GatedHTTPPool("127.0.0.1", port)
+    conn = pool._get_conn()
+    conn.connect()
+    return deadline, pool, conn
+
+
+def test_an_abandoned_call_resets_its_socket_so_queued_bytes_are_dropped(peer):
+    """Linger 0 before the shutdown: the close that follows is a reset, not a FIN after
+    whatever request bytes were still queued in the kernel."""
+    import struct
+
+    port, ready, _ = peer
+    deadline, _, conn = _gated_connection(port)
+    gate = deadline._Gate(guarded=True)
+    deadline._current.gate = gate
+    try:
+        conn.send(b"POST /api/pay HTTP/1.1\r\n")
+    finally:
+        deadline._current.gate = None
+    assert ready.wait(WAIT)
+    assert gate.abandon() is False  # bytes had left: unknown
+    linger = conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)
+    assert struct.unpack("ii", linger) == (1, 0)
+    conn.close()
+
+
+def test_a_connection_back_in_its_pool_is_not_shut_by_the_call_that_released_it(peer):
+    """An exchange that ended returns its connection to the pool before its thread is done;
+    a deadline passing in that window must not shut the socket another call now uses."""
+    port, ready, accepted = peer
+    deadline, pool, conn = _gated_connection(port)
+    gate = deadline._Gate(guarded=True)
+    deadline._current.gate = gate
+    try:
+        conn.send(b"GET /api/balance HTTP/1.1\r\n\r\n")
+    finally:
+        deadline._current.gate = None
+    pool._put_conn(conn)
+    gate.abandon()
+    # Still open: the next call's bytes reach the peer.
+    assert ready.wait(WAIT)
+    conn.sock.sendall(b"next")
+    got = b""
+    while not got.endswith(b"next"):
+        chunk = accepted[0].recv(4096)
+        assert chunk, "the pooled connection was shut"
+        got += chunk
+    conn.close()
