@@ -64,6 +64,10 @@ def _floats(value: str | None, default: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(part) for part in str(value).split(","))
 
 
+# The least margin of the processing lease over the VTPass call deadline, in seconds.
+MIN_PROCESSING_MARGIN_S = 1.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything PayLink reads from its environment."""
@@ -190,10 +194,13 @@ class Settings:
             raise ConfigError("VTPASS_MODE must be set to 'sandbox' or 'live' in production")
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
-        if self.vtpass_call_deadline_s < 0 or self.processing_margin_s <= 0:
-            # The processing lease (deadline + margin) must outlast every VTPass call.
+        if self.vtpass_call_deadline_s < 0 or self.processing_margin_s < MIN_PROCESSING_MARGIN_S:
+            # The processing lease (deadline + margin) must outlast every VTPass call. It starts
+            # once the purchase's row is taken (after any pool or lock wait); the margin covers
+            # the commit and the call's start that still come before the deadline's clock runs.
             raise ConfigError(
-                "VTPASS_CALL_DEADLINE_S must be >= 0 and PAYLINK_PROCESSING_MARGIN_S > 0"
+                "VTPASS_CALL_DEADLINE_S must be >= 0 and PAYLINK_PROCESSING_MARGIN_S at least"
+                f" {MIN_PROCESSING_MARGIN_S:g}"
             )
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):

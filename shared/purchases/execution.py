@@ -188,12 +188,16 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
-    now = utcnow()
     with db.transaction() as session:
         # The history is not needed to send the pay (no event for `processing`): not loaded.
-        purchase = session.get(Purchase, purchase_id, options=[lazyload(Purchase.history)])
+        # Locked first: the lease is measured from the moment the purchase becomes
+        # processing, after any wait for a pooled connection or for the row, never before.
+        purchase = session.get(
+            Purchase, purchase_id, options=[lazyload(Purchase.history)], with_for_update=True
+        )
         if purchase is None or purchase.status != S.QUEUED:
             return None
+        now = utcnow()
         changes: dict[str, Any] = {
             "pay_attempts": purchase.pay_attempts + 1,
             "last_pay_at": now,

@@ -154,7 +154,13 @@ def test_the_processing_lease_outlasts_the_whole_call_deadline(settings, deadlin
 
 
 @pytest.mark.parametrize(
-    "bad", [{"VTPASS_CALL_DEADLINE_S": "-1"}, {"PAYLINK_PROCESSING_MARGIN_S": "0"}]
+    "bad",
+    [
+        {"VTPASS_CALL_DEADLINE_S": "-1"},
+        {"PAYLINK_PROCESSING_MARGIN_S": "0"},
+        # A margin too small for the commit and the call's start before its deadline runs.
+        {"PAYLINK_PROCESSING_MARGIN_S": "0.01"},
+    ],
 )
 def test_a_lease_that_could_end_inside_a_call_is_refused(bad):
     with pytest.raises(ConfigError, match="DEADLINE"):

@@ -648,3 +648,41 @@ def test_a_review_purchase_keeps_vtpass_s_acknowledgement_and_is_not_refunded_on
     assert load(runtime, purchase_id).status == "review"
     assert journals(runtime, purchase_id) == ["hold"]
     ledger_ok()
+
+
+def test_the_processing_lease_starts_when_the_purchase_becomes_processing(
+    runtime, purchase_id, monkeypatch
+):
+    """A worker that waited for a pooled connection or for the purchase's row starts its
+    lease (and last_pay_at) when it takes the row, not when it began waiting: otherwise the
+    sweeper could move on a purchase whose pay is still about to leave."""
+    import threading
+
+    from sqlalchemy import select, text
+
+    clock = {"now": utcnow()}
+    monkeypatch.setattr(execution, "utcnow", lambda: clock["now"])
+    started: dict[str, Purchase | None] = {}
+    with runtime.db.transaction() as holder:
+        holder.execute(select(Purchase).where(Purchase.id == purchase_id).with_for_update())
+        worker = threading.Thread(
+            target=lambda: started.update(p=execution._start(runtime.db, purchase_id, TIMING))
+        )
+        worker.start()
+        # Wait (bounded) until the worker is blocked on the row; then an hour "passes".
+        give_up = datetime.now().timestamp() + 30
+        with runtime.db.sessions() as watcher:
+            while not watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database() AND query ILIKE '%purchases%'"
+                )
+            ).scalar_one():
+                assert datetime.now().timestamp() < give_up, "the worker never waited"
+                watcher.rollback()
+        clock["now"] = clock["now"] + timedelta(hours=1)
+    worker.join(30)
+    purchase = started["p"]
+    assert purchase is not None and purchase.status == "processing"
+    assert purchase.last_pay_at == clock["now"]
+    assert purchase.next_attempt_at == clock["now"] + TIMING.processing_lease
