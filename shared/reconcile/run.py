@@ -110,6 +110,21 @@ class RunSummary:
         )
 
 
+@dataclass
+class _Budget:
+    """How many more purchases this call may check (None: no limit)."""
+
+    left: int | None
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 @contextmanager
 def exclusive(db: Database) -> Iterator[None]:
     """Hold the reconciliation lock for the block, or raise RunInProgress at once."""
@@ -123,8 +138,11 @@ def exclusive(db: Database) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-            conn.commit()
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.commit()
+            except Exception:  # noqa: BLE001 - a broken connection: the lock dies with it
+                conn.invalidate()
 
 
 def reconcile(
@@ -144,7 +162,7 @@ def reconcile(
     Raises RunInProgress when another process is reconciling.
     """
     summaries: list[RunSummary] = []
-    budget = [limit]
+    budget = _Budget(limit)
     with exclusive(db):
         left = unfinished_run(db)
         if left is not None:
@@ -194,7 +212,7 @@ def _work(
     run_id: str,
     timing: Timing,
     pacer: Pacer,
-    budget: list[int | None],
+    budget: _Budget,
     *,
     resumed: bool,
 ) -> RunSummary:
@@ -203,10 +221,8 @@ def _work(
         if not batch:
             return _finish(db, run_id, resumed=resumed)
         for purchase_id in batch:
-            if budget[0] is not None:
-                if budget[0] <= 0:
-                    return _summary(db, run_id, resumed=resumed)
-                budget[0] -= 1
+            if not budget.take():
+                return _summary(db, run_id, resumed=resumed)
             pacer.wait()
             check_purchase(db, vtpass, run_id, purchase_id, timing=timing)
 
