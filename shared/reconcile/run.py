@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 # pg_try_advisory_lock key of the reconciliation ("PLRECON" in ASCII, well inside bigint).
 LOCK_KEY = 0x504C5245434F4E
 BATCH = 200
+# The beat's window reaches back to the end of the last run, minus this, at most MAX_CATCH_UP.
+OVERLAP = timedelta(hours=1)
+MAX_CATCH_UP = timedelta(days=7)
 
 
 # The largest amount a NUMERIC(18, 2) column holds; a larger figure from VTPass is not stored.
@@ -112,11 +115,14 @@ class RunSummary:
 
 @dataclass
 class _Budget:
-    """How many more purchases this call may check (None: no limit)."""
+    """How many more purchases this call may check, and until when (None: no limit)."""
 
     left: int | None
+    stop_at: float | None = None  # time.monotonic()
 
     def take(self) -> bool:
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            return False
         if self.left is None:
             return True
         if self.left <= 0:
@@ -155,14 +161,15 @@ def reconcile(
     timing: Timing,
     pacer: Pacer,
     limit: int | None = None,
+    time_limit_s: float | None = None,
 ) -> list[RunSummary]:
     """Finish any run a killed process left, then (with `since`) run the window asked for.
 
-    `limit` stops after that many purchases (the run stays `running`, to be resumed).
-    Raises RunInProgress when another process is reconciling.
+    `limit` (purchases) and `time_limit_s` stop this call early: the run stays `running`, to
+    be resumed. Raises RunInProgress when another process is reconciling.
     """
     summaries: list[RunSummary] = []
-    budget = _Budget(limit)
+    budget = _Budget(limit, None if time_limit_s is None else time.monotonic() + time_limit_s)
     with exclusive(db):
         left = unfinished_run(db)
         if left is not None:
@@ -174,6 +181,27 @@ def reconcile(
             run_id = _start(db, since=since, until=until or utcnow(), started_by=started_by)
             summaries.append(_work(db, vtpass, run_id, timing, pacer, budget, resumed=False))
     return summaries
+
+
+def next_window_start(db: Database, *, now: datetime, hours: float) -> datetime:
+    """Where the beat's next run starts: `hours` back, or further, to where the last run ended.
+
+    A day whose run never started (the beat was down, a long run held the lock) is then
+    covered by the next one: no gaps, whatever happened. An hour of overlap covers purchases
+    that committed a moment after their completion time; at most `MAX_CATCH_UP` back.
+    """
+    with db.transaction() as session:
+        last_end = (
+            session.execute(
+                select(ReconciliationRun.window_end).order_by(ReconciliationRun.window_end.desc())
+            )
+            .scalars()
+            .first()
+        )
+    since = now - timedelta(hours=hours)
+    if last_end is not None:
+        since = min(since, last_end - OVERLAP)
+    return max(since, now - MAX_CATCH_UP)
 
 
 def unfinished_run(db: Database) -> str | None:
