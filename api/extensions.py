@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import time
 from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
@@ -45,6 +46,29 @@ def client_address() -> str:
     return str(address)
 
 
+# How many verified access tokens each app remembers for its limiter (then it starts over).
+VERIFIED_TOKENS_MAX = 10_000
+
+
+def _token_subject(token: str) -> str:
+    # Checking a signature costs more than the rest of a rate-limit decision, and a client
+    # sends one token for many requests: this app remembers token -> (subject, expiry) of
+    # the tokens it verified. Only the limiter's key comes from here; `jwt_required` still
+    # verifies every request's token and checks revocation.
+    verified: dict[str, tuple[str, float]] = current_app.extensions.setdefault(
+        "paylink.verified_tokens", {}
+    )
+    known = verified.get(token)
+    if known is not None and known[1] > time.time():
+        return known[0]
+    claims = decode_token(token)
+    if len(verified) >= VERIFIED_TOKENS_MAX:
+        verified.clear()
+    subject = str(claims["sub"])
+    verified[token] = (subject, float(claims.get("exp", 0)))
+    return subject
+
+
 def rate_limit_key() -> str:
     """Limit by account when the request carries a valid token, else by client address.
 
@@ -57,7 +81,7 @@ def rate_limit_key() -> str:
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer ") and request.endpoint not in AUTH:
         try:
-            key = "user:" + str(decode_token(header[7:])["sub"])
+            key = "user:" + _token_subject(header[7:])
         except Exception:  # noqa: BLE001 - a bad token is refused later; count it by address
             pass
     g.rate_limit_key = key

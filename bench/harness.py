@@ -111,10 +111,12 @@ class Stack:
         self.spawn("api", command)
         services.wait_until(lambda: _answers(self.api + "/healthz"), timeout=30, what="API start")
 
-    def start_worker(self, name: str, concurrency: int = 64) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, name: str, concurrency: int = 64, pool: str = "threads"
+    ) -> subprocess.Popen[bytes]:
         """Start a Celery worker on every queue."""
         command = services.worker_command(
-            concurrency=concurrency, hostname=f"{name}@%h", loglevel="WARNING"
+            concurrency=concurrency, hostname=f"{name}@%h", loglevel="WARNING", pool=pool
         )
         return self.spawn(name, command)
 

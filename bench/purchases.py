@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=200)
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--concurrency", type=int, default=64, help="threads per worker")
+    parser.add_argument("--pool", default="threads", help="Celery pool: threads or gevent")
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--sequential", type=int, default=40)
     parser.add_argument("--settle-timeout", type=float, default=600)
@@ -161,7 +162,7 @@ def main() -> None:
         stack.start_api(workers=args.api_workers)
         workers = [f"worker{i}" for i in range(args.workers)]
         for name in workers:
-            stack.start_worker(name, concurrency=args.concurrency)
+            stack.start_worker(name, concurrency=args.concurrency, pool=args.pool)
         stack.start_beat()
         run(stack, args, workers)
     finally:
@@ -254,7 +255,8 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
     took = ended - started
     print(
         f"settle the backlog            : {accepted / took:8.1f} settled/s "
-        f"({accepted} in {took:.1f}s, {args.workers} worker x {args.concurrency})  [{load()}]"
+        f"({accepted} in {took:.1f}s, {args.workers} worker x {args.concurrency} {args.pool})"
+        f"  [{load()}]"
     )
     print(f"    {show_cpu(cpu.delta(c0, c1), accepted)}")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import Session, SessionTransaction
 
+from shared.db import utcnow
 from shared.formats import iso
 from shared.models import AuditEntry
 
@@ -54,6 +56,10 @@ def storable(value: Any, *, max_chars: int = 4000) -> Any:
     return value
 
 
+_PENDING = "paylink.audit_pending"
+AUDIT_LOG = cast(Table, AuditEntry.__table__)
+
+
 def record(
     session: Session,
     *,
@@ -63,16 +69,43 @@ def record(
     user_id: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit entry to the caller's transaction."""
-    session.add(
-        AuditEntry(
-            actor=actor,
-            action=action,
-            purchase_id=purchase_id,
-            user_id=user_id,
-            detail=storable(redact(detail or {})),
-        )
+    """Append one audit entry to the caller's transaction (written when it commits)."""
+    session.info.setdefault(_PENDING, []).append(
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "purchase_id": purchase_id,
+            "user_id": user_id,
+            "detail": storable(redact(detail or {})),
+        }
     )
+
+
+def pending(session: Session) -> int:
+    """How many entries wait for this session's commit (a savepoint can drop those after)."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def forget_since(session: Session, mark: int) -> None:
+    """Drop the entries recorded since `pending()` said `mark` (their savepoint rolled back)."""
+    del session.info.get(_PENDING, [])[mark:]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    # A transaction's entries go in as one statement just before it commits, so they
+    # commit with the work they describe, or not at all.
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        session.connection().execute(insert(AUDIT_LOG), rows)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction ended without a commit writing them: they go with it.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 def audit_object(entry: AuditEntry) -> dict[str, Any]:

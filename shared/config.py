@@ -81,6 +81,8 @@ class Settings:
     vtpass_mode: str = "sandbox"
     vtpass_connect_timeout: float = 5.0
     vtpass_read_timeout: float = 30.0
+    # The wall-clock bound of one whole VTPass call (0: connect + read timeout).
+    vtpass_call_deadline_s: float = 0.0
     vtpass_callback_token: str = field(default="", repr=False)
     jwt_secret_key: str = field(default="", repr=False)
     jwt_access_minutes: int = 15
@@ -130,6 +132,8 @@ class Settings:
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
+    # OpenTelemetry tracing (shared/telemetry.py): off unless set.
+    otel_exporter_otlp_endpoint: str = ""
 
     @property
     def reconcile_time(self) -> tuple[int, int]:
@@ -140,6 +144,13 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def vtpass_deadline(self) -> float:
+        """The wall-clock bound of one VTPass call: VTPASS_CALL_DEADLINE_S, else connect + read."""
+        return self.vtpass_call_deadline_s or (
+            self.vtpass_connect_timeout + self.vtpass_read_timeout
+        )
 
     @property
     def broker_url(self) -> str:
@@ -179,6 +190,11 @@ class Settings:
             raise ConfigError("VTPASS_MODE must be set to 'sandbox' or 'live' in production")
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
+        if self.vtpass_call_deadline_s < 0 or self.processing_margin_s <= 0:
+            # The processing lease (deadline + margin) must outlast every VTPass call.
+            raise ConfigError(
+                "VTPASS_CALL_DEADLINE_S must be >= 0 and PAYLINK_PROCESSING_MARGIN_S > 0"
+            )
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 raise ConfigError(
@@ -254,6 +270,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         vtpass_mode=mode,
         vtpass_connect_timeout=_float(env.get("VTPASS_CONNECT_TIMEOUT"), 5.0),
         vtpass_read_timeout=_float(env.get("VTPASS_READ_TIMEOUT"), 30.0),
+        vtpass_call_deadline_s=_float(env.get("VTPASS_CALL_DEADLINE_S"), 0.0),
         vtpass_callback_token=env.get("VTPASS_CALLBACK_TOKEN", ""),
         jwt_secret_key=env.get("JWT_SECRET_KEY", ""),
         jwt_access_minutes=_int(env.get("JWT_ACCESS_MINUTES"), 15),
@@ -299,4 +316,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",
+        otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
     )

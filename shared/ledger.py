@@ -6,6 +6,10 @@ releases it (held -> available); a reversal after delivery refunds it (vtpass_se
 available). Admin credits come from the `funding` account. Unique constraints on `journals`
 make each movement happen at most once per purchase; balances change only through
 conditional UPDATEs here, so no user balance can go below zero.
+
+Only user accounts keep a running balance (the row every movement of that wallet locks). The
+two system accounts keep none (`balance IS NULL`, by constraint): their balance is the sum of
+their postings (`system_balance`), so captures never queue on one shared settlement row.
 """
 
 from __future__ import annotations
@@ -13,14 +17,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared import audit
+from shared.db import new_id, utcnow
 from shared.errors import InsufficientFunds
 from shared.models import Account, Journal, Posting, Purchase
+from shared.models.ledger import MONEY
 
 USER_AVAILABLE = "user_available"
 USER_HELD = "user_held"
@@ -56,29 +62,67 @@ def ensure_wallet(session: Session, user_id: str) -> None:
 
 def balance(session: Session, user_id: str) -> Balance:
     """Return the user's available and held money."""
-    rows = dict(
+    rows: dict[str, Decimal | None] = dict(
         session.execute(
             select(Account.kind, Account.balance).where(Account.user_id == user_id)
         ).all()
     )
     return Balance(
-        available=rows.get(USER_AVAILABLE, Decimal("0.00")),
-        held=rows.get(USER_HELD, Decimal("0.00")),
+        available=rows.get(USER_AVAILABLE) or Decimal("0.00"),
+        held=rows.get(USER_HELD) or Decimal("0.00"),
     )
 
 
-def _lock_accounts(session: Session, user_id: str, kinds: tuple[str, str]) -> dict[str, Account]:
-    """Lock the two accounts of a movement, always in id order so movers never deadlock."""
-    owned = [k for k in kinds if k in (USER_AVAILABLE, USER_HELD)]
-    system = [k for k in kinds if k not in owned]
-    query = select(Account).where(
-        ((Account.user_id == user_id) & Account.kind.in_(owned))
-        | (Account.user_id.is_(None) & Account.kind.in_(system))
+# Move a user's side of a journal in one statement: lock the user's accounts of the movement
+# (always in kind order, so two movers of one wallet never deadlock), then change both
+# balances only if the debited one covers the amount, as read under that lock. All or
+# nothing: when it does not cover it, no row changes and nothing comes back. The new balance
+# is computed from `locked` (the row as read under the lock), never from `a`: after waiting
+# for another writer, `a` is first read from the statement's older snapshot, and the CHECK on
+# a balance computed from it could refuse a hold the fresh balance covers.
+_MOVE_USER_BALANCES = text(
+    """
+    WITH locked AS MATERIALIZED (
+        SELECT id, kind, balance FROM accounts
+        WHERE user_id = :user_id AND kind = ANY(:kinds)
+        ORDER BY kind
+        FOR UPDATE
     )
-    rows = session.execute(
-        query.order_by(Account.id).with_for_update().execution_options(populate_existing=True)
-    ).scalars()
-    return {account.kind: account for account in rows}
+    UPDATE accounts AS a
+    SET balance = locked.balance + CASE WHEN locked.kind = :debit THEN -(:amount) ELSE :amount END
+    FROM locked
+    WHERE a.id = locked.id
+      AND NOT EXISTS (SELECT 1 FROM locked WHERE kind = :debit AND balance < :amount)
+    RETURNING a.kind, a.id
+    """
+).bindparams(bindparam("amount", type_=MONEY))
+
+# The journal and its two postings in one statement. A system account (funding, VTPass
+# settlement) keeps no running balance: its balance is the sum of its postings
+# (`system_balance`), so no capture waits on another's lock of one shared row.
+_RECORD_JOURNAL = text(
+    """
+    WITH journal AS (
+        INSERT INTO journals (id, kind, user_id, purchase_id, amount, reference, actor, created_at)
+        VALUES (:journal_id, :kind, :user_id, :purchase_id, :amount, :reference, :actor, :now)
+        RETURNING id
+    )
+    INSERT INTO postings (journal_id, account_id, amount, created_at)
+    SELECT journal.id, side.account_id, side.amount, :now
+    FROM journal, (VALUES
+        (COALESCE(:debit_id, (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :debit)),
+         -(:amount)),
+        (COALESCE(:credit_id, (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :credit)),
+         :amount)
+    ) AS side (account_id, amount)
+    """
+).bindparams(
+    bindparam("amount", type_=MONEY),
+    bindparam("debit_id", type_=BigInteger),
+    bindparam("credit_id", type_=BigInteger),
+)
+
+USER_KINDS = (USER_AVAILABLE, USER_HELD)
 
 
 def _post(
@@ -92,28 +136,42 @@ def _post(
     actor: str,
 ) -> Journal:
     debit_kind, credit_kind = MOVEMENTS[kind]
-    accounts = _lock_accounts(session, user_id, (debit_kind, credit_kind))
-    debit, credit_ = accounts[debit_kind], accounts[credit_kind]
-    if debit_kind in (USER_AVAILABLE, USER_HELD) and debit.balance < amount:
+    owned = [k for k in (debit_kind, credit_kind) if k in USER_KINDS]
+    moved: dict[str, int] = dict(
+        session.execute(
+            _MOVE_USER_BALANCES,
+            {"user_id": user_id, "kinds": owned, "debit": debit_kind, "amount": amount},
+        ).all()
+    )
+    if len(moved) != len(owned):
+        # The debited account does not cover it (or the wallet does not exist): nothing moved.
         raise InsufficientFunds()
-    debit.balance -= amount
-    credit_.balance += amount
-    debit_id, credit_id = debit.id, credit_.id
     journal = Journal(
+        id=new_id("jrn"),
         kind=kind,
         user_id=user_id,
         purchase_id=purchase_id,
         amount=amount,
         reference=reference,
         actor=actor,
+        created_at=utcnow(),
     )
-    session.add(journal)
-    session.flush()
-    session.add_all(
-        [
-            Posting(journal_id=journal.id, account_id=debit_id, amount=-amount),
-            Posting(journal_id=journal.id, account_id=credit_id, amount=amount),
-        ]
+    session.execute(
+        _RECORD_JOURNAL,
+        {
+            "journal_id": journal.id,
+            "kind": kind,
+            "user_id": user_id,
+            "purchase_id": purchase_id,
+            "amount": amount,
+            "reference": reference,
+            "actor": actor,
+            "now": journal.created_at,
+            "debit": debit_kind,
+            "credit": credit_kind,
+            "debit_id": moved.get(debit_kind),
+            "credit_id": moved.get(credit_kind),
+        },
     )
     audit.record(
         session,
@@ -126,6 +184,15 @@ def _post(
     return journal
 
 
+def system_balance(session: Session, kind: str) -> Decimal:
+    """Return a system account's balance: the sum of its postings (it keeps no running one)."""
+    return session.execute(
+        select(func.coalesce(func.sum(Posting.amount), 0))
+        .join(Account, Account.id == Posting.account_id)
+        .where(Account.user_id.is_(None), Account.kind == kind)
+    ).scalar_one()
+
+
 def credit(
     session: Session, *, user_id: str, amount: Decimal, reference: str, actor: str
 ) -> tuple[Journal, bool]:
@@ -134,6 +201,7 @@ def credit(
     if existing is not None:
         return existing, False
     ensure_wallet(session, user_id)
+    audited = audit.pending(session)
     try:
         # A savepoint, so a concurrent credit with the same reference loses cleanly.
         with session.begin_nested():
@@ -147,6 +215,7 @@ def credit(
                 actor=actor,
             )
     except IntegrityError:
+        audit.forget_since(session, audited)  # the losing credit's entry rolled back with it
         winner = _credit_with_reference(session, user_id, reference)
         if winner is None:
             raise
@@ -164,7 +233,7 @@ def _credit_with_reference(session: Session, user_id: str, reference: str) -> Jo
 
 def hold(session: Session, *, user_id: str, purchase_id: str, amount: Decimal, actor: str) -> None:
     """Hold a purchase's amount; raises InsufficientFunds when the wallet does not cover it."""
-    ensure_wallet(session, user_id)
+    # Every user's wallet is made at registration (shared/users.py); one without it has nothing.
     _post(
         session,
         kind="hold",
@@ -208,6 +277,7 @@ def check_invariants(session: Session) -> list[str]:
     for account_id, cached, posted in session.execute(
         select(Account.id, Account.balance, func.coalesce(func.sum(Posting.amount), 0))
         .outerjoin(Posting, Posting.account_id == Account.id)
+        .where(Account.balance.is_not(None))
         .group_by(Account.id)
         .having(Account.balance != func.coalesce(func.sum(Posting.amount), 0))
     ):

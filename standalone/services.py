@@ -117,14 +117,19 @@ def start_redis(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
 
 
 def worker_command(
-    *, concurrency: int, hostname: str, loglevel: str = "INFO", queues: tuple[str, ...] = ()
+    *,
+    concurrency: int,
+    hostname: str,
+    loglevel: str = "INFO",
+    queues: tuple[str, ...] = (),
+    pool: str = "threads",
 ) -> list[str]:
     """The command line of a Celery worker (threads pool) on `queues`, by default all of them."""
     from workers.celery_app import QUEUES
 
     return [
         sys.executable, "-m", "celery", "-A", "workers.entry", "worker",
-        "--pool", "threads", "--concurrency", str(concurrency),
+        "--pool", pool, "--concurrency", str(concurrency),
         "--queues", ",".join(queues or QUEUES), "--without-gossip", "--without-mingle",
         "--loglevel", loglevel, "--hostname", hostname,
     ]  # fmt: skip

@@ -40,7 +40,7 @@ from celery.schedules import crontab
 from flask import Flask
 from kombu import Exchange, Queue
 
-from shared import logs
+from shared import logs, telemetry
 from shared.config import Settings
 
 RETRY_BACKOFF_MAX = 30
@@ -173,6 +173,12 @@ def bind_task_context(task_id: str, task: Task, args: tuple[Any, ...] = (), **_:
 @signals.task_postrun.connect
 def unbind_task_context(**_: Any) -> None:
     logs.clear()
+
+
+@signals.worker_process_init.connect
+def trace_in_pool_child(**_: Any) -> None:
+    """A prefork pool's child keeps the tracing its parent's `create_app` set up."""
+    telemetry.after_worker_fork()
 
 
 def is_amqp(celery_app: Celery) -> bool:

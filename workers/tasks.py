@@ -16,6 +16,7 @@ from shared.db import utcnow
 from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
+from shared.webhooks.events import take_recorded_deliveries
 from workers.celery_app import RETRY_BACKOFF_MAX
 from workers.publish import PAY, REQUERY, publish_due_webhooks, publish_pay, publish_requery
 
@@ -48,7 +49,8 @@ def pay(purchase_id: str) -> None:
         timing=rt.timing,
         on_insufficient_funds=check_vtpass_float.delay,
     )
-    publish_due_webhooks()
+    if take_recorded_deliveries():
+        publish_due_webhooks()
     if after is Next.RETRY_PAY:
         raise PayNotSent(purchase_id)
     if after is Next.PAY_AGAIN:
@@ -60,7 +62,8 @@ def requery(purchase_id: str) -> None:
     """Ask VTPass for the outcome of a pending purchase."""
     rt = _runtime()
     after = execution.requery_purchase(rt.db, rt.vtpass, purchase_id, timing=rt.timing)
-    publish_due_webhooks()
+    if take_recorded_deliveries():
+        publish_due_webhooks()
     if after is Next.PAY_AGAIN:
         publish_pay(purchase_id)
 

@@ -12,6 +12,15 @@ reversal of a delivered purchase). It stays open until a requery answer settles 
 A requery that times out, answers 5xx, 083/099 or fails to record settles nothing. Until then
 the sweeper requeries the purchase on the REQUERY_DELAYS steps; when they run out the notice
 is closed with an audit entry and an operator alert, never silently.
+
+A notice about a purchase that already ended failed or reversed (its money back with the
+customer) is closed at its first follow-up: no requery can change that purchase. If it claims
+a failed purchase was delivered, VTPass and PayLink disagree about money: audited, alerted.
+
+A notice about a request_id the purchase has since replaced (`superseded_request_ids`, renewed
+after Lagos midnight once VTPass proved it never had it) is followed up the same way, but no
+answer about the current id can settle it: VTPass speaking of an id it said it never had is
+for an operator to check, so it always ends with the audit entry and the alert.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from shared import audit
 from shared.db import Database, utcnow
@@ -85,6 +94,56 @@ def settle(db: Database, *, request_id: str, answer: OutcomeKind, started: datet
     return closed
 
 
+# A notice is about a purchase by its current request_id or one it superseded.
+_ABOUT = or_(
+    Purchase.request_id == VTPassCallback.request_id,
+    Purchase.superseded_request_ids.contains(func.jsonb_build_array(VTPassCallback.request_id)),
+)
+
+
+def _close_on_undone(session: Any, *, now: datetime, first_after: timedelta, limit: int) -> None:
+    """Close open notices about failed or reversed purchases; alert on a failed one delivered."""
+    rows = session.execute(
+        select(VTPassCallback, Purchase)
+        .join(Purchase, _ABOUT)
+        .where(
+            VTPassCallback.handled_at.is_(None),
+            VTPassCallback.received_at < now - first_after,
+            Purchase.status.in_([s.value for s in _UNDONE_STATUSES]),
+        )
+        .order_by(VTPassCallback.id)
+        .limit(limit)
+        .with_for_update(of=VTPassCallback, skip_locked=True)
+    ).all()
+    for notice, purchase in rows:
+        notice.handled_at = now
+        # A reversed purchase was delivered before: a late "delivered" notice is old news.
+        delivered = claim(notice.body) is OutcomeKind.DELIVERED
+        if purchase.status != PurchaseStatus.FAILED or not delivered:
+            continue
+        audit.record(
+            session,
+            actor="sweeper",
+            action="vtpass.notice_contradiction",
+            purchase_id=purchase.id,
+            user_id=purchase.user_id,
+            detail={
+                "request_id": notice.request_id,
+                "notice_id": notice.id,
+                "claimed": OutcomeKind.DELIVERED.value,
+                "status": purchase.status,
+            },
+        )
+        log.error(
+            "VTPass notice %s says request_id %s was delivered, but purchase %s is %s (the"
+            " customer has the money back); an operator must check it with VTPass",
+            notice.id,
+            notice.request_id,
+            purchase.id,
+            purchase.status,
+        )
+
+
 def due(
     db: Database,
     *,
@@ -102,9 +161,10 @@ def due(
     now = now or utcnow()
     purchases: list[str] = []
     with db.transaction() as session:
+        _close_on_undone(session, now=now, first_after=first_after, limit=limit)
         rows = session.execute(
             select(VTPassCallback, Purchase)
-            .join(Purchase, Purchase.request_id == VTPassCallback.request_id)
+            .join(Purchase, _ABOUT)
             .where(
                 VTPassCallback.handled_at.is_(None),
                 Purchase.status.in_([s.value for s in REQUERYABLE]),
@@ -121,6 +181,7 @@ def due(
             .with_for_update(of=VTPassCallback, skip_locked=True)
         ).all()
         for notice, purchase in rows:
+            superseded = notice.request_id != purchase.request_id
             if notice.followups >= len(delays):
                 notice.handled_at = now
                 audit.record(
@@ -135,14 +196,16 @@ def due(
                         "claimed": (claim(notice.body) or OutcomeKind.PENDING).value,
                         "status": purchase.status,
                         "followups": notice.followups,
+                        "superseded": superseded,
                     },
                 )
                 log.error(
-                    "VTPass notice %s about purchase %s (%s) was never settled by a requery "
+                    "VTPass notice %s about purchase %s (%s%s) was never settled by a requery "
                     "after %s follow-ups; an operator must check it",
                     notice.id,
                     purchase.id,
                     purchase.status,
+                    f"; about its superseded request_id {notice.request_id}" if superseded else "",
                     notice.followups,
                 )
                 continue

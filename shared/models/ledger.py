@@ -38,6 +38,11 @@ class Account(Base):
             "kind NOT IN ('user_available', 'user_held') OR balance >= 0",
             name="user_balance_not_negative",
         ),
+        # Only a user's account keeps a running balance; a system account's is the sum of
+        # its postings (shared/ledger.py: no shared hot row for every capture to lock).
+        CheckConstraint(
+            "(user_id IS NULL) = (balance IS NULL)", name="running_balance_only_for_users"
+        ),
         Index(
             "uq_accounts_system_kind",
             "kind",
@@ -49,7 +54,7 @@ class Account(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(32))
-    balance: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    balance: Mapped[Decimal | None] = mapped_column(MONEY)
 
 
 class Journal(Base):

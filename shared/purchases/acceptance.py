@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm.attributes import set_committed_value
+
 from shared import audit, idempotency, ledger
 from shared.db import Database, utcnow
 from shared.errors import IdempotencyInProgress, InsufficientFunds
@@ -89,11 +91,10 @@ def _record(
         ledger.hold(
             session, user_id=user_id, purchase_id=purchase.id, amount=priced.amount, actor=user_id
         )
-        session.add(
-            StatusChange(
-                purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now
-            )
+        accepted = StatusChange(
+            purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now
         )
+        session.add(accepted)
         audit.record(
             session,
             actor=user_id,
@@ -102,8 +103,8 @@ def _record(
             user_id=user_id,
             detail={"service_id": purchase.service_id, "amount": str(purchase.amount), "key": key},
         )
-        session.flush()
-        session.refresh(purchase)
+        # The row is what was just written; its history is this one entry. No re-read.
+        set_committed_value(purchase, "history", [accepted])
         body = purchase_object(purchase)
         idempotency.complete(session, claim, status=202, body=body, purchase_id=purchase.id)
     return Acceptance(202, body, purchase.id, created=True)

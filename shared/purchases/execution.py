@@ -14,13 +14,16 @@ The rules (RELIABILITY.md section 2):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.orm import lazyload
 
 from shared import audit
 from shared import float as vtfloat
@@ -61,6 +64,9 @@ class Timing:
     not_sent_budget: timedelta = timedelta(minutes=5)
     # How long a purchase waits for the VTPass float to cover it before failing (shared/float).
     float_wait: timedelta = timedelta(minutes=10)
+    # How long recording a VTPass answer keeps trying while the database is out of reach (a
+    # pool timeout, a dropped connection) before leaving the purchase to the sweeper.
+    record_budget: timedelta = timedelta(seconds=30)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -106,14 +112,18 @@ def pay_purchase(
         subscription_type=purchase.subscription_type,
         quantity=purchase.quantity,
     )
-    after = record_outcome(
-        db,
-        purchase_id,
-        outcome,
-        expected=S.PROCESSING,
-        expected_version=purchase.version,
-        operation="pay",
-        timing=timing,
+    after = _recorded(
+        lambda: record_outcome(
+            db,
+            purchase_id,
+            outcome,
+            expected=S.PROCESSING,
+            expected_version=purchase.version,
+            operation="pay",
+            timing=timing,
+        ),
+        purchase_id=purchase_id,
+        budget=timing.record_budget,
     )
     if outcome.code == vtfloat.INSUFFICIENT_FUNDS and on_insufficient_funds is not None:
         on_insufficient_funds()
@@ -131,15 +141,19 @@ def requery_purchase(
         status, request_id, version = S(purchase.status), purchase.request_id, purchase.version
     started = utcnow()
     outcome = vtpass.requery(request_id)
-    after = record_outcome(
-        db,
-        purchase_id,
-        outcome,
-        expected=status,
-        expected_version=version,
-        operation="requery",
-        timing=timing,
-        actor=actor,
+    after = _recorded(
+        lambda: record_outcome(
+            db,
+            purchase_id,
+            outcome,
+            expected=status,
+            expected_version=version,
+            operation="requery",
+            timing=timing,
+            actor=actor,
+        ),
+        purchase_id=purchase_id,
+        budget=timing.record_budget,
     )
     # Only a recorded answer that settles them closes the notices received before this
     # requery started; a timeout, a 5xx or "still delivered" leaves them to their follow-ups.
@@ -147,10 +161,37 @@ def requery_purchase(
     return after
 
 
+def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta) -> Next:
+    """Record a VTPass answer, retrying with backoff while the database is out of reach.
+
+    The answer exists only in this process: dropped on a pool timeout, VTPass's word that it
+    delivered (or never got the pay) would be learned again only by the sweeper's requery.
+    Each try is one whole transaction, so a retry after a commit that did land finds the
+    purchase moved on and changes nothing.
+    """
+    give_up = time.monotonic() + budget.total_seconds()
+    wait = 0.05
+    while True:
+        try:
+            return record()
+        except (sa_exc.TimeoutError, sa_exc.OperationalError) as exc:
+            if time.monotonic() + wait > give_up:
+                raise
+            log.warning(
+                "could not record VTPass's answer for purchase %s (%s); retrying in %.2f s",
+                purchase_id,
+                type(exc).__name__,
+                wait,
+            )
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)
+
+
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     now = utcnow()
     with db.transaction() as session:
-        purchase = session.get(Purchase, purchase_id)
+        # The history is not needed to send the pay (no event for `processing`): not loaded.
+        purchase = session.get(Purchase, purchase_id, options=[lazyload(Purchase.history)])
         if purchase is None or purchase.status != S.QUEUED:
             return None
         changes: dict[str, Any] = {
@@ -224,7 +265,10 @@ def apply_outcome(
     delivered purchase reverses it like a reversal answer does: refunded once, by the ledger.
     """
     now = utcnow()
-    purchase = session.execute(select(Purchase).where(Purchase.id == purchase_id)).scalar_one()
+    # The history loads once, when an event needs it (after the change is flushed).
+    purchase = session.execute(
+        select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
+    ).scalar_one()
     audit.record(
         session,
         actor=actor,

@@ -7,10 +7,11 @@ from here: the delivery sweeper picks up the rows once they are committed.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,21 @@ EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
 EVENT_TYPES = tuple(f"purchase.{status}" for status in EVENT_STATUSES)
 
 
+# Whether this thread (or task) recorded a webhook delivery since it last asked.
+_deliveries_recorded: ContextVar[bool] = ContextVar("deliveries_recorded", default=False)
+
+
+def take_recorded_deliveries() -> bool:
+    """Say whether deliveries were recorded here since the last call (and forget it).
+
+    A worker publishes due deliveries after a task only when it made some: most users have no
+    endpoint, and the beat's delivery sweep still picks up anything a lost publish left.
+    """
+    recorded = _deliveries_recorded.get()
+    _deliveries_recorded.set(False)
+    return recorded
+
+
 def record_purchase_event(session: Session, purchase: Purchase, status: str) -> Event | None:
     """Record `purchase.<status>` and its deliveries inside the caller's transaction."""
     if status not in EVENT_STATUSES:
@@ -34,14 +50,20 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     now = utcnow()
     event_id = new_id("evt")
     event_type = f"purchase.{status}"
-    # Locks the user's row until commit: the user's events commit in `seq` order.
-    seq = session.execute(
+    # Locks the user's row until commit: the user's events commit in `seq` order. The same
+    # statement names the endpoints to deliver to.
+    subscribed = (
+        select(func.array_agg(WebhookEndpoint.id))
+        .where(*_subscribed(purchase.user_id, event_type))
+        .scalar_subquery()
+    )
+    seq, endpoint_ids = session.execute(
         update(User)
         .where(User.id == purchase.user_id)
         .values(event_seq=User.event_seq + 1)
-        .returning(User.event_seq)
+        .returning(User.event_seq, subscribed)
         .execution_options(synchronize_session=False)
-    ).scalar_one()
+    ).one()
     event = Event(
         id=event_id,
         user_id=purchase.user_id,
@@ -57,27 +79,27 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
         created_at=now,
     )
     session.add(event)
-    for endpoint_id in subscribed_endpoints(session, purchase.user_id, event_type):
+    for endpoint_id in endpoint_ids or ():
         session.add(
             WebhookDelivery(event_id=event_id, endpoint_id=endpoint_id, next_attempt_at=now)
         )
+        _deliveries_recorded.set(True)
     return event
 
 
 def subscribed_endpoints(session: Session, user_id: str, event_type: str) -> list[str]:
     """Return the ids of a user's live endpoints whose filter lets `event_type` through."""
     return list(
-        session.scalars(
-            select(WebhookEndpoint.id).where(
-                WebhookEndpoint.user_id == user_id,
-                WebhookEndpoint.enabled.is_(True),
-                WebhookEndpoint.deleted_at.is_(None),
-                or_(
-                    WebhookEndpoint.events.is_(None),
-                    WebhookEndpoint.events.contains([event_type]),
-                ),
-            )
-        )
+        session.scalars(select(WebhookEndpoint.id).where(*_subscribed(user_id, event_type)))
+    )
+
+
+def _subscribed(user_id: str, event_type: str) -> tuple[Any, ...]:
+    return (
+        WebhookEndpoint.user_id == user_id,
+        WebhookEndpoint.enabled.is_(True),
+        WebhookEndpoint.deleted_at.is_(None),
+        or_(WebhookEndpoint.events.is_(None), WebhookEndpoint.events.contains([event_type])),
     )
 
 

@@ -13,6 +13,14 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from shared import ledger
 
 
+def _delivered(session, purchase_id: str) -> None:
+    """Mark a purchase delivered beside its hand-made capture: the ledger's invariants (checked
+    by later tests over the whole database) allow a capture only on a delivered purchase."""
+    session.execute(
+        text("UPDATE purchases SET status = 'delivered' WHERE id = :id"), {"id": purchase_id}
+    )
+
+
 def test_fifty_concurrent_purchases_against_a_wallet_that_covers_ten(
     app, make_user, fund, ledger_ok
 ):
@@ -116,3 +124,83 @@ def test_concurrent_credits_with_one_reference_credit_once(runtime, make_user):
     assert sum(created for _, created in results) == 1
     with runtime.db.sessions() as session:
         assert ledger.balance(session, user.id).available == Decimal("10.00")
+
+
+def test_system_accounts_keep_no_running_balance(runtime, make_user):
+    with runtime.db.transaction() as session:
+        rows = session.execute(
+            text("SELECT kind, balance FROM accounts WHERE user_id IS NULL ORDER BY kind")
+        ).all()
+    assert rows == [("funding", None), ("vtpass_settlement", None)]
+    with pytest.raises(IntegrityError), runtime.db.transaction() as session:
+        session.execute(text("UPDATE accounts SET balance = 0 WHERE kind = 'vtpass_settlement'"))
+    user = make_user()
+    with pytest.raises(IntegrityError), runtime.db.transaction() as session:
+        session.execute(
+            text("UPDATE accounts SET balance = NULL WHERE user_id = :u"), {"u": user.id}
+        )
+
+
+def test_a_system_balance_is_the_sum_of_its_postings(runtime, make_user, fund, buy):
+    user = make_user()
+    with runtime.db.sessions() as session:
+        funding, settlement = (
+            ledger.system_balance(session, k) for k in (ledger.FUNDING, ledger.VTPASS_SETTLEMENT)
+        )
+    fund(user, "300")
+    purchase = buy(user, service_id="mtn", phone="08011111111", amount=120).get_json()
+    with runtime.db.transaction() as session:
+        ledger.settle(
+            session,
+            kind="capture",
+            user_id=user.id,
+            purchase_id=purchase["id"],
+            amount=Decimal("120"),
+            actor="t",
+        )
+        _delivered(session, purchase["id"])
+    with runtime.db.sessions() as session:
+        assert ledger.system_balance(session, ledger.FUNDING) == funding - Decimal("300")
+        assert ledger.system_balance(session, ledger.VTPASS_SETTLEMENT) == settlement + Decimal(
+            "120"
+        )
+        assert ledger.balance(session, user.id) == ledger.Balance(Decimal("180"), Decimal("0"))
+
+
+def test_captures_of_two_wallets_do_not_wait_for_each_other(runtime, make_user, fund, buy):
+    """No shared row: a capture left uncommitted does not hold up another wallet's capture."""
+    ids = []
+    for _ in range(2):
+        user = make_user()
+        fund(user, "100")
+        ids.append((user.id, buy(user, service_id="mtn", phone="08011111111", amount=100)))
+
+    def capture(session, user_id, response):
+        ledger.settle(
+            session,
+            kind="capture",
+            user_id=user_id,
+            purchase_id=response.get_json()["id"],
+            amount=Decimal("100"),
+            actor="t",
+        )
+        _delivered(session, response.get_json()["id"])
+
+    with runtime.db.transaction() as first:
+        capture(first, *ids[0])
+        # Still open. The second capture must not queue behind it: fail fast if it would.
+        with runtime.db.transaction() as second:
+            second.execute(text("SET LOCAL lock_timeout = '5s'"))
+            capture(second, *ids[1])
+
+
+def test_a_refused_hold_moves_nothing(runtime, make_user, fund, buy):
+    user = make_user()
+    fund(user, "50")
+    assert buy(user, service_id="mtn", phone="08011111111", amount=60).status_code == 402
+    with runtime.db.sessions() as session:
+        assert ledger.balance(session, user.id) == ledger.Balance(Decimal("50"), Decimal("0"))
+        journals = session.execute(
+            text("SELECT kind FROM journals WHERE user_id = :u"), {"u": user.id}
+        ).scalars()
+        assert list(journals) == ["credit"]

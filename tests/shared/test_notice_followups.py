@@ -215,3 +215,137 @@ def test_a_delivered_notice_is_settled_by_a_delivered_answer(runtime, delivered)
     callbacks.receive_notice(runtime.db, runtime.catalog, body)
     requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
     assert open_notices(runtime, delivered) == []
+
+
+def test_a_notice_about_a_superseded_request_id_is_followed_up_then_an_operator_is_told(
+    runtime, delivered, caplog
+):
+    """VTPass speaking of an id the purchase replaced (it had said it never got it) is never
+    left open silently: followed up on the bounded schedule, then audited and alerted."""
+    old_id = "20250101" + uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        session.get(Purchase, delivered).superseded_request_ids = [old_id]
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": "040",
+            "requestId": old_id,
+            "content": {"transactions": {"status": "reversed", "transactionId": "99"}},
+        },
+    }
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) == delivered
+    # An answer about the current id says nothing of the old one.
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    now = utcnow() + timedelta(seconds=1)
+    assert delivered in due(runtime, now=now)
+    assert delivered in due(runtime, now=now + timedelta(seconds=11))
+    assert delivered not in due(runtime, now=now + timedelta(seconds=42))
+    with runtime.db.sessions() as session:
+        notice = session.execute(
+            select(VTPassCallback).where(VTPassCallback.request_id == old_id)
+        ).scalar_one()
+        assert notice.handled_at is not None
+        entry = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.purchase_id == delivered,
+                AuditEntry.action == "vtpass.notice_unsettled",
+            )
+        ).scalar_one()
+        assert entry.detail["superseded"] is True
+        assert entry.detail["request_id"] == old_id
+    assert any(old_id in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minutes(
+    runtime, delivered
+):
+    """Follow-ups are counted when scheduled, answered or not: however many requeries are
+    lost, the notice ends (audited, alerted) about 20 minutes after it arrived."""
+    reversal_notice(runtime, delivered)
+    timing = Timing()
+    arrived = utcnow()
+    now = arrived + timing.publish_lease + timedelta(seconds=1)
+    while open_notices(runtime, delivered) and now < arrived + timedelta(hours=1):
+        followups.due(
+            runtime.db, first_after=timing.publish_lease, delays=timing.requery_delays, now=now
+        )
+        # Nobody answers: the next sweep that finds it due is the next step.
+        (notice,) = open_notices(runtime, delivered) or (None,)
+        if notice is not None:
+            now = notice.next_followup_at + timedelta(seconds=1)
+    assert open_notices(runtime, delivered) == []
+    assert now - arrived <= timedelta(minutes=20)
+
+
+@pytest.fixture
+def failed(runtime, make_user):
+    """An airtime purchase of 100 that VTPass answered failed (the funds released)."""
+    user = make_user()
+    with runtime.db.transaction() as session:
+        ledger.credit(
+            session, user_id=user.id, amount=Decimal(1000), reference=uuid.uuid4().hex, actor="t"
+        )
+    purchase_id = accept_purchase(
+        runtime.db,
+        user_id=user.id,
+        idempotency_key=uuid.uuid4().hex,
+        raw_body={},
+        request=PurchaseRequest(service_id="mtn", phone="08011111111", amount=Decimal(100)),
+        price=lambda r: PricedPurchase(
+            PRODUCTS["mtn"], Decimal("100.00"), "08011111111", None, None, None, None
+        ),
+        timing=TIMING,
+    ).purchase_id
+    execution.pay_purchase(
+        runtime.db,
+        ScriptedVTPass(answer(OutcomeKind.FAILED, code="016")),
+        purchase_id,
+        timing=TIMING,
+    )
+    assert load(runtime, purchase_id).status == "failed"
+    return purchase_id
+
+
+def notice(runtime, purchase_id: str, status: str, code: str) -> None:
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": code,
+            "requestId": load(runtime, purchase_id).request_id,
+            "marker": uuid.uuid4().hex,
+            "content": {"transactions": {"status": status, "transactionId": "174159"}},
+        },
+    }
+    # Nothing to requery now: the purchase is final.
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) is None
+
+
+def contradictions(runtime, purchase_id: str) -> int:
+    with runtime.db.sessions() as session:
+        return len(
+            session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.purchase_id == purchase_id,
+                    AuditEntry.action == "vtpass.notice_contradiction",
+                )
+            ).all()
+        )
+
+
+def test_a_delivered_notice_about_a_failed_purchase_is_closed_audited_and_alerted(
+    runtime, failed, caplog
+):
+    """The customer has the money back and VTPass says it delivered: never left open
+    silently."""
+    notice(runtime, failed, "delivered", "000")
+    assert failed not in due(runtime)  # nothing a requery could change
+    assert open_notices(runtime, failed) == []
+    assert contradictions(runtime, failed) == 1
+    assert any("says request_id" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_notice_about_a_failed_purchase_is_closed_quietly(runtime, failed):
+    notice(runtime, failed, "failed", "016")
+    due(runtime)
+    assert open_notices(runtime, failed) == []
+    assert contradictions(runtime, failed) == 0

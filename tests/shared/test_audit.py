@@ -1,0 +1,55 @@
+"""Audit entries are written with the transaction that records them, and only with it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from shared import audit
+from shared.models import AuditEntry
+
+
+def actions(runtime, marker: str) -> list[str]:
+    with runtime.db.sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.action).where(AuditEntry.actor == marker).order_by(AuditEntry.id)
+        )
+        return list(rows.scalars())
+
+
+def test_entries_commit_with_their_transaction_in_order(runtime):
+    marker = uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        for action in ("first", "second", "third"):
+            audit.record(session, actor=marker, action=action, detail={"password": "x"})
+        assert actions(runtime, marker) == []  # not before the commit
+    assert actions(runtime, marker) == ["first", "second", "third"]
+    with runtime.db.sessions() as session:
+        detail = session.execute(
+            select(AuditEntry.detail).where(AuditEntry.actor == marker).limit(1)
+        ).scalar_one()
+    assert detail == {"password": "***"}
+
+
+def test_a_rolled_back_transaction_writes_none(runtime):
+    marker = uuid.uuid4().hex[:16]
+    with pytest.raises(RuntimeError), runtime.db.transaction() as session:
+        audit.record(session, actor=marker, action="lost")
+        raise RuntimeError
+    with runtime.db.sessions() as session, session.begin():
+        audit.record(session, actor=marker, action="kept")
+    assert actions(runtime, marker) == ["kept"]
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_entries(runtime):
+    marker = uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        audit.record(session, actor=marker, action="outer")
+        mark = audit.pending(session)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            audit.record(session, actor=marker, action="inner")
+            raise RuntimeError
+        audit.forget_since(session, mark)
+    assert actions(runtime, marker) == ["outer"]
