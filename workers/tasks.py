@@ -133,8 +133,9 @@ def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
         if not resume_only:
             log.warning("the daily reconciliation did not start: another run is going on")
         return {"skipped": "another reconciliation is running"}
-    # A purchase the reconciliation reversed has a purchase.reversed event to deliver.
-    publish_due_webhooks()
+    # A purchase the reconciliation reversed may have a purchase.reversed event to deliver.
+    if take_recorded_deliveries():
+        publish_due_webhooks()
     if any(run.status == "running" for run in runs):
         # The next slice at once; if this publish is lost, the resume entry continues it.
         reconcile_with_vtpass.delay(resume_only=True)

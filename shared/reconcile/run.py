@@ -28,6 +28,7 @@ from typing import Protocol
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from shared.audit import storable
 from shared.callbacks import followups
@@ -288,7 +289,14 @@ def check_purchase(
     outcome = vtpass.requery(request_id)
     with db.transaction() as session:
         run = session.get(ReconciliationRun, run_id, with_for_update=True)
-        purchase = session.get(Purchase, purchase_id, with_for_update=True, populate_existing=True)
+        # The history is loaded only if a transition needs it for its event.
+        purchase = session.get(
+            Purchase,
+            purchase_id,
+            with_for_update=True,
+            populate_existing=True,
+            options=[lazyload(Purchase.history)],
+        )
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
         comparison = compare(status, purchase.amount, outcome)
