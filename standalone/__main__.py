@@ -55,6 +55,8 @@ def prepare_environment(children: list[subprocess.Popen[bytes]]) -> dict[str, st
     )
     env.setdefault("PAYLINK_WEBHOOK_ALLOW_PRIVATE", "1")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The worker's thread count and the figure its database pool is sized from: one setting.
+    env.setdefault("PAYLINK_WORKER_CONCURRENCY", "64")
     if not env.get("DATABASE_URL"):
         say("DATABASE_URL unset: starting an embedded PostgreSQL")
         admin_url = services.start_embedded_postgres(STATE / "postgres")
@@ -132,7 +134,7 @@ def commands(env: dict[str, str], simulator: list[str] | None) -> dict[str, list
         "api": services.api_command(port=int(env["PORT"])),
         "streams": services.stream_command(port=int(env["PAYLINK_STREAM_PORT"])),
         "worker": services.worker_command(
-            concurrency=int(env.get("PAYLINK_WORKER_CONCURRENCY", "64")),
+            concurrency=int(env["PAYLINK_WORKER_CONCURRENCY"]),
             hostname=f"standalone-{os.getpid()}@%h",
             queues=("purchases", "requeries", "maintenance"),
         ),

@@ -31,6 +31,7 @@ Why these settings (RELIABILITY.md section 1):
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ from kombu import Exchange, Queue
 
 from shared import logs, telemetry
 from shared.config import Settings
+
+log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_MAX = 30
 VISIBILITY_TIMEOUT = 3600
@@ -104,6 +107,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Threads per worker: what the database pool is sized from (shared/runtime.py). A
+        # worker started without --concurrency runs this many; with more, it is held to it.
+        "worker_concurrency": settings.worker_concurrency,
+        "paylink_worker_concurrency": settings.worker_concurrency,
         "worker_hijack_root_logger": False,
         "task_default_queue": "maintenance",
         "task_routes": {
@@ -173,6 +180,27 @@ def bind_task_context(task_id: str, task: Task, args: tuple[Any, ...] = (), **_:
 @signals.task_postrun.connect
 def unbind_task_context(**_: Any) -> None:
     logs.clear()
+
+
+@signals.worker_init.connect
+def keep_threads_within_the_database_pool(sender: Any, **_: Any) -> None:
+    """Never run more task threads than PAYLINK_WORKER_CONCURRENCY, the figure the database
+    pool is sized from: a thread that found no pooled connection would lose VTPass's answer
+    to a pool timeout. Runs before the worker's pool is built, so the cap takes effect."""
+    limit = sender.app.conf.get("paylink_worker_concurrency")
+    if (
+        isinstance(limit, int)
+        and isinstance(sender.concurrency, int)
+        and sender.concurrency > limit
+    ):
+        log.error(
+            "--concurrency %s exceeds PAYLINK_WORKER_CONCURRENCY=%s (the database pool's size);"
+            " running %s threads",
+            sender.concurrency,
+            limit,
+            limit,
+        )
+        sender.concurrency = limit
 
 
 @signals.worker_process_init.connect

@@ -91,8 +91,11 @@ class Processes:
         PayLink, never how long Python takes to import on a busy machine."""
         self.started += 1
         hostname = f"{name}-{self.started}@%h"
+        # Its database pool is sized from the same figure as its threads (finding 7, issue 9).
         process = self._spawn(
-            name, services.worker_command(concurrency=concurrency, hostname=hostname)
+            name,
+            services.worker_command(concurrency=concurrency, hostname=hostname),
+            env={"PAYLINK_WORKER_CONCURRENCY": str(concurrency)},
         )
         self.wait_ready(name, process)
         return process
@@ -111,9 +114,13 @@ class Processes:
     def start_beat(self) -> subprocess.Popen[bytes]:
         return self._spawn("beat", services.beat_command(schedule=self.logdir / "beat-schedule"))
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         log = open(self.logdir / f"{name}-{self.started}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log, stderr=log
+        )
         self.running[name] = process
         return process
 

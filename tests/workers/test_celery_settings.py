@@ -85,3 +85,31 @@ def test_a_publish_rabbitmq_cannot_take_is_reported_not_lost_silently(settings):
             assert publish_pay("pur_nowhere") is False
     finally:
         app.extensions["paylink"].close()
+
+
+def test_a_worker_runs_as_many_threads_as_its_database_pool_is_sized_for(settings):
+    """Without --concurrency a worker runs PAYLINK_WORKER_CONCURRENCY threads, the figure the
+    pool is sized from (shared/runtime.py); with a larger one it is held to it before its
+    pool is built, so no thread waits for a connection and loses VTPass's answer."""
+    from types import SimpleNamespace
+
+    from workers.celery_app import keep_threads_within_the_database_pool
+
+    config = celery_config(settings.with_overrides(worker_concurrency=32))
+    assert config["worker_concurrency"] == 32
+    worker = SimpleNamespace(app=SimpleNamespace(conf=config), concurrency=160)
+    keep_threads_within_the_database_pool(sender=worker)
+    assert worker.concurrency == 32
+    fewer = SimpleNamespace(app=SimpleNamespace(conf=config), concurrency=8)
+    keep_threads_within_the_database_pool(sender=fewer)
+    assert fewer.concurrency == 8
+
+
+def test_no_launcher_hard_codes_the_purchase_worker_s_threads():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("Procfile", "docker-compose.yml"):
+        for line in (root / name).read_text().splitlines():
+            if "workers.entry worker" in line and "purchases" in line:
+                assert "--concurrency" not in line, f"{name}: {line.strip()}"
