@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -82,6 +83,27 @@ def main() -> None:
     finally:
         stack.close()
     print_table(report)
+    problems = failures(report)
+    for problem in problems:
+        print("FAIL:", problem)
+    # A run that lost money or a purchase fails, so a script or CI can tell (exit status 1).
+    sys.exit(1 if problems else 0)
+
+
+def failures(r: dict) -> list[str]:
+    """What in a run's report breaks a money rule: each must be 0 for the run to pass."""
+    lost = r["lost"] + sum(s in ("queued", "processing") for s in r["statuses"].values())
+    counts = [
+        ("double charges", r["double"]),
+        ("lost purchases", lost),
+        ("PayLink/VTPass disagreements", r["disagree"]),
+        ("ledger invariant violations", len(r["violations"])),
+    ]
+    checked = r["reversal_check"]
+    if checked is not None:
+        not_once = checked["reversed_by_vtpass"] - checked["refunded_once"]
+        counts.append(("reversals not refunded exactly once", not_once))
+    return [f"{what}: {n}" for what, n in counts if n]
 
 
 def run(stack: Stack, args: argparse.Namespace, rng: random.Random, workers: list[str]) -> dict:
