@@ -470,3 +470,60 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
     assert {k: v for k, v in after.items() if k != "amount_mismatch"} == {
         k: v for k, v in before.items() if k != "amount_mismatch"
     }
+
+
+def _balance(runtime, purchase_id) -> ledger.Balance:
+    with runtime.db.sessions() as session:
+        return ledger.balance(session, load(runtime, purchase_id).user_id)
+
+
+@pytest.mark.parametrize("first", ["operator", "vtpass"])
+def test_an_operator_reversal_and_a_vtpass_reversal_refund_once_whichever_comes_first(
+    runtime, bought, simulator, ledger_ok, first
+):
+    """The README's remedy for `unknown_at_vtpass` is the operator's reversal (a state-machine
+    transition), never a credit by hand: a reversal VTPass reports later refunds nothing more,
+    and the operator's reversal after VTPass's is refused."""
+    from shared.errors import ValidationFailed
+    from shared.purchases.operator import resolve_purchase
+
+    since = utcnow()
+    purchase_id = bought()
+    request_id = load(runtime, purchase_id).request_id
+
+    def operator() -> None:
+        resolve_purchase(
+            runtime.db,
+            purchase_id=purchase_id,
+            status="reversed",
+            note="VTPass confirmed nothing was delivered",
+            operator_id="op1",
+        )
+
+    def vtpass() -> None:
+        simulator.control("POST", f"transactions/{request_id}/reverse", repeat_callbacks=0)
+        run(runtime, runtime.vtpass, since)
+
+    if first == "operator":
+        operator()
+        vtpass()
+    else:
+        vtpass()
+        with pytest.raises(ValidationFailed):
+            operator()
+    purchase = load(runtime, purchase_id)
+    assert purchase.status == "reversed"
+    assert journals(runtime, purchase_id) == ["capture", "hold", "refund"]
+    assert _balance(runtime, purchase_id) == ledger.Balance(Decimal("1000.00"), Decimal("0.00"))
+    with runtime.db.sessions() as session:
+        resolved = (
+            session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.purchase_id == purchase_id, AuditEntry.action == "operator.resolve"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [a.actor for a in resolved] == (["admin:op1"] if first == "operator" else [])
+    ledger_ok()
