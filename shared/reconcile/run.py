@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -39,7 +39,7 @@ from shared.purchases.execution import Timing
 from shared.purchases.states import FINAL
 from shared.purchases.states import PurchaseStatus as S
 from shared.reconcile.compare import Comparison, Finding, compare
-from shared.vtpass import Outcome
+from shared.vtpass import Outcome, OutcomeKind
 
 log = logging.getLogger(__name__)
 
@@ -299,13 +299,13 @@ def check_purchase(
         )
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
-        comparison = compare(status, purchase.amount, outcome)
+        applied, comparison = _judge(status, purchase.amount, outcome)
         # Only a delivered purchase can move (to reversed); for any other the answer is
         # audited, and one saying delivered is reported as a contradiction, never charged.
         execution.apply_outcome(
             session,
             purchase_id,
-            outcome,
+            applied,
             expected=S.DELIVERED,
             expected_version=purchase.version,
             operation="requery",
@@ -337,8 +337,33 @@ def check_purchase(
         run.cursor_purchase_id = purchase.id
         run.updated_at = utcnow()
     # As after any requery: notices received before it that this answer settles are closed.
-    followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
+    followups.settle(db, request_id=request_id, answer=applied.kind, started=started)
     return comparison.finding
+
+
+def definite(outcome: Outcome) -> bool:
+    """Whether an answer may settle anything in a reconciliation: only a 2xx from VTPass.
+
+    A 4xx or 5xx whose body looks final (a 404 with 016, a 429 with 000 and `failed`) may be
+    a proxy's, a gateway's or a rate limiter's page: it never reverses a delivered purchase.
+    """
+    return outcome.http_status is not None and 200 <= outcome.http_status < 300
+
+
+def _judge(status: S, amount: Decimal, outcome: Outcome) -> tuple[Outcome, Comparison]:
+    """Compare, treating a final-looking answer that was not a 2xx as inconclusive.
+
+    Returns the outcome to apply: a non-2xx one is applied as pending (audited as it came,
+    with its raw body; it moves nothing).
+    """
+    if definite(outcome) or outcome.kind in (OutcomeKind.PENDING, OutcomeKind.NOT_SENT):
+        return outcome, compare(status, amount, outcome)
+    note = (
+        f"VTPass {outcome.kind.value} (code {outcome.code or '-'}) with HTTP"
+        f" {outcome.http_status or 'none'}: not a definite answer, asked again next run"
+    )
+    applied = replace(outcome, kind=OutcomeKind.PENDING, description=note)
+    return applied, Comparison(Finding.INCONCLUSIVE, note)
 
 
 def _finding_row(

@@ -131,6 +131,7 @@ def answer(kind: OutcomeKind, amount: str | None = "100", **kw) -> Outcome:
         code=kw.pop("code", "000"),
         description=kw.pop("description", str(kind)),
         amount=None if amount is None else Decimal(amount),
+        http_status=kw.pop("http_status", 200),
         **kw,
     )
 
@@ -526,4 +527,53 @@ def test_an_operator_reversal_and_a_vtpass_reversal_refund_once_whichever_comes_
             .all()
         )
     assert [a.actor for a in resolved] == (["admin:op1"] if first == "operator" else [])
+    ledger_ok()
+
+
+@dataclass
+class RawVTPass:
+    """Answers each requery with a raw HTTP status and body, classified as the client does."""
+
+    answers: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def requery(self, request_id: str) -> Outcome:
+        from shared.vtpass import classify_pay_response
+
+        status, body = self.answers[request_id]
+        return classify_pay_response(
+            status, body, operation="requery", expected_request_id=request_id
+        )
+
+
+FAILED_016 = '{"code": "016", "response_description": "TRANSACTION FAILED"}'
+FAILED_000 = '{"code": "000", "content": {"transactions": {"status": "failed"}}}'
+REVERSED_040 = '{"code": "040", "response_description": "TRANSACTION REVERSAL"}'
+
+
+def test_only_a_2xx_answer_reverses_a_delivered_purchase(runtime, bought, ledger_ok):
+    """A 404/429/500 whose body looks failed is inconclusive: nothing moves; a 200 refunds."""
+    since = utcnow()
+    ids = [bought() for _ in range(4)]
+    rid = [load(runtime, i).request_id for i in ids]
+    vtpass = RawVTPass(
+        {
+            rid[0]: (404, FAILED_016),
+            rid[1]: (429, FAILED_000),
+            rid[2]: (404, REVERSED_040),
+            rid[3]: (200, FAILED_016),
+        }
+    )
+    [summary] = run(runtime, vtpass, since)
+    assert (summary.checked, summary.inconclusive, summary.disagreements) == (4, 3, 1)
+    assert summary.refunded == 1
+    got = {f.purchase_id: (f.finding, f.action) for f in findings(runtime, summary.id)}
+    assert got == {
+        ids[0]: ("inconclusive", "none"),
+        ids[1]: ("inconclusive", "none"),
+        ids[2]: ("inconclusive", "none"),
+        ids[3]: ("failed_at_vtpass", "refunded"),
+    }
+    assert [load(runtime, i).status for i in ids] == ["delivered"] * 3 + ["reversed"]
+    assert [journals(runtime, i) for i in ids[:3]] == [["capture", "hold"]] * 3
+    assert journals(runtime, ids[3]) == ["capture", "hold", "refund"]
     ledger_ok()
