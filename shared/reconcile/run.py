@@ -49,6 +49,8 @@ BATCH = 200
 # The beat's window reaches back to the end of the last run, minus this, at most MAX_CATCH_UP.
 OVERLAP = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(days=7)
+# `started_by` of the beat's daily runs, whose windows are contiguous.
+BEAT = "beat"
 
 
 # The largest amount a NUMERIC(18, 2) column holds; a larger figure from VTPass is not stored.
@@ -185,16 +187,22 @@ def reconcile(
 
 
 def next_window_start(db: Database, *, now: datetime, hours: float) -> datetime:
-    """Where the beat's next run starts: `hours` back, or further, to where the last run ended.
+    """Where the beat's next run starts: `hours` back, or further, to where the beat's last
+    run ended (the watermark of the beat's contiguous coverage).
 
-    A day whose run never started (the beat was down, a long run held the lock) is then
-    covered by the next one: no gaps, whatever happened. An hour of overlap covers purchases
-    that committed a moment after their completion time; at most `MAX_CATCH_UP` back.
+    Only the beat's own runs count: each starts where the previous one ended, so together
+    they cover time without a gap. A manual run (`--since 1h`) covers only its own window and
+    never moves the watermark: a day whose beat run never started (the beat was down, a long
+    run held the lock) is covered by the next one whatever ran meanwhile. An hour of overlap
+    covers purchases that committed a moment after their completion time; at most
+    `MAX_CATCH_UP` back.
     """
     with db.transaction() as session:
         last_end = (
             session.execute(
-                select(ReconciliationRun.window_end).order_by(ReconciliationRun.window_end.desc())
+                select(ReconciliationRun.window_end)
+                .where(ReconciliationRun.started_by == BEAT)
+                .order_by(ReconciliationRun.window_end.desc())
             )
             .scalars()
             .first()
