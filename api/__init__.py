@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         openapi,
         pages,
         purchases,
+        reconciliations,
         streams,
         verifications,
         vtpass_callback,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         purchases,
         wallet,
         admin,
+        reconciliations,
         catalog,
         verifications,
         vtpass_callback,
@@ -100,6 +102,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
         app.register_blueprint(sandbox.bp)
     app.extensions["limiter"] = init_limiter(app)
+    from shared import telemetry
+
+    telemetry.instrument_app(app, settings, app.extensions["paylink"].db.engine)
     if settings.trusted_proxies:
         # Behind N proxies the client is the Nth address from the right of X-Forwarded-For.
         n = settings.trusted_proxies

@@ -18,7 +18,7 @@ from shared import float as vtfloat
 from shared import ledger, users
 from shared.audit import audit_object
 from shared.db import utcnow
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import NotFound, ServiceUnavailable, ValidationFailed
 from shared.formats import iso, money
 from shared.models import AuditEntry, Purchase
 from shared.purchases import execution
@@ -121,10 +121,15 @@ def requery(purchase_id: str) -> Response:
         actor=f"admin:{get_jwt_identity()}",
     )
     publish_due_webhooks()
-    if after is execution.Next.PAY_AGAIN:
-        # VTPass proved it never got the pay (015, nothing acknowledged): pay now, as the
-        # worker's own requery would, rather than waiting for the sweeper.
-        publish_pay(purchase_id)
+    if after is execution.Next.PAY_AGAIN and not publish_pay(purchase_id):
+        # VTPass proved it never got the pay (015, nothing acknowledged): the pay goes now, as
+        # the worker's own requery would. The answer is recorded (the purchase is queued);
+        # with the broker down, the operator is told the pay waits for the sweeper.
+        raise ServiceUnavailable(
+            "VTPass's answer is recorded: it never received this purchase, which is queued to"
+            " be paid again. The task queue is unreachable, so the sweeper will send the pay"
+            f" within {round(rt.settings.publish_lease_s + rt.settings.sweep_interval_s)} s."
+        )
     return _show(purchase_id)
 
 

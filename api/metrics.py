@@ -31,7 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 from werkzeug.datastructures import WWWAuthenticate
@@ -39,6 +39,7 @@ from werkzeug.exceptions import Unauthorized
 
 from shared import float as vtfloat
 from shared.db import utcnow
+from shared.reconcile import Finding
 from shared.runtime import Runtime
 from workers.celery_app import QUEUES, celery_config
 
@@ -162,8 +163,48 @@ def float_gauges(rt: Runtime) -> Iterable[Metric]:
     return [naira, low, age, waiting]
 
 
+def reconciliation_metrics(rt: Runtime) -> Iterable[Metric]:
+    """Disagreements reconciliation runs found, by finding, and the last completed run's age.
+
+    A true counter whatever process ran the reconciliation: findings are append-only rows.
+    Every finding is exported from zero, so the first disagreement shows as an increase.
+    """
+    found = CounterMetricFamily(
+        "paylink_reconciliation_disagreements",
+        "Disagreements with VTPass found by reconciliation runs, by finding",
+        labels=["finding"],
+    )
+    age = GaugeMetricFamily(
+        "paylink_reconciliation_last_completed_age_seconds",
+        "Seconds since the last reconciliation run with VTPass completed",
+    )
+    with rt.db.engine.connect() as conn:
+        counts: dict[str, int] = dict(
+            conn.execute(
+                text("SELECT finding, count(*) FROM reconciliation_findings GROUP BY finding")
+            ).all()
+        )
+        last = conn.execute(
+            text(
+                "SELECT extract(epoch FROM now() - max(finished_at)) FROM reconciliation_runs "
+                "WHERE status = 'completed'"
+            )
+        ).scalar()
+    for finding in Finding:
+        if finding.is_disagreement:
+            found.add_metric([finding.value], counts.get(finding.value, 0))
+    if last is not None:
+        age.add_metric([], float(last))
+    return [found, age]
+
+
 # Every gauge the timer computes: each reads what it needs from the runtime.
-GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [ledger_gauges, broker_gauges, float_gauges]
+GAUGES: list[Callable[[Runtime], Iterable[Metric]]] = [
+    ledger_gauges,
+    broker_gauges,
+    float_gauges,
+    reconciliation_metrics,
+]
 
 
 class GaugeSampler(Collector):

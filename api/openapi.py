@@ -49,6 +49,11 @@ SUCCESS_STATUS = {
     "events.redeliver": 202,
     "sandbox.fund": 201,
 }
+# endpoint -> the media types its success answers in (the request's Accept header chooses)
+CONTENT_TYPES = {
+    "reconciliations.detail": ("application/json", "text/csv"),
+    "reconciliations.detail_csv": ("text/csv",),
+}
 # Server-Sent Events: their success body is `text/event-stream`, resumed with Last-Event-ID.
 EVENT_STREAMS = {"streams.purchase", "streams.events"}
 _LIMIT = {
@@ -78,6 +83,7 @@ QUERY: dict[str, list[dict[str, Any]]] = {
         {"name": "type", "in": "query", "schema": {"enum": list(EVENT_TYPES)}},
     ],
     "webhook_endpoints.list_all": [_LIMIT, _CURSOR],
+    "reconciliations.list_all": [_LIMIT, _CURSOR],
     "webhook_endpoints.attempts": [_LIMIT],
     "catalog.services": [_CATEGORY],
     "admin.search": [
@@ -190,6 +196,12 @@ def _operation(
         operation.setdefault("parameters", []).append(
             {"name": "Idempotency-Key", "in": "header", "required": True, "schema": IDEMPOTENCY_KEY}
         )
+    if endpoint in CONTENT_TYPES:
+        # A reconciliation report as JSON or as a CSV download (one line per finding).
+        operation["responses"][status]["content"] = {
+            media: {"schema": {"type": "string" if media == "text/csv" else "object"}}
+            for media in CONTENT_TYPES[endpoint]
+        }
     if endpoint in EVENT_STREAMS:
         operation["responses"][status]["content"] = {
             # Each event's data is JSON: a purchase object, or an event body on /events/stream.

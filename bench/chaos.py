@@ -7,6 +7,11 @@ charging, drop the connection, answer garbage or 500, say 099 a few times, lose 
 fail, ...). Meanwhile a random worker is killed with SIGKILL every few seconds and replaced.
 At the end it prints: purchases, delivered, failed, pending/review, double charges, lost
 purchases, PayLink/VTPass disagreements, ledger invariant violations, and time to settle.
+
+`--reversals N`: once the purchases have settled, VTPass reverses N delivered ones (workers
+still being killed), and the first requery after each reversal notice stalls past the call
+deadline, so it learns nothing; the notices' follow-ups must still refund every reversal
+exactly once (counted from the ledger's refund journals).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import requests
@@ -57,6 +63,9 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=8.0, help="seconds between kills")
     parser.add_argument("--settle-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--reversals", type=int, default=0, help="delivered purchases VTPass then reverses"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -123,17 +132,90 @@ def run(stack: Stack, args: argparse.Namespace, rng: random.Random, workers: lis
         accepted = [p for p in pool.map(submit, range(args.purchases)) if p]
     submitted_in = time.monotonic() - started
     statuses = wait_to_settle(session, stack, accepted, args.settle_timeout)
+    reversals = reverse_some(session, stack, statuses, args, rng) if args.reversals else {}
     stop.set()
     chaos.join()
     settled_in = time.monotonic() - started
     return {
+        "reversals": reversals,
         "requested": args.purchases,
         "accepted": accepted,
         "statuses": statuses,
         "kills": kills,
         "submitted_in": submitted_in,
         "settled_in": settled_in,
-        **audit(stack, session, accepted),
+        **audit(stack, session, accepted, reversals),
+    }
+
+
+def reverse_some(session, stack, statuses, args, rng) -> dict:
+    """Have VTPass reverse delivered purchases, each one's first requery stalling; wait."""
+    from shared.db import Database
+    from shared.models import Purchase
+
+    delivered = sorted(pid for pid, status in statuses.items() if status == "delivered")
+    chosen = rng.sample(delivered, min(args.reversals, len(delivered)))
+    db = Database(stack.env["DATABASE_URL"], pool_size=1, max_overflow=0)
+    with db.sessions() as s:
+        request_ids = {pid: s.get(Purchase, pid).request_id for pid in chosen}
+    db.dispose()
+    reversed_at = {}
+    for pid in chosen:
+        reversed_at[pid] = datetime.now(UTC)
+        # The stall outlasts the call deadline (connect + read = 3 s); released at the end.
+        response = requests.post(
+            f"{stack.simulator}/_sim/transactions/{request_ids[pid]}/reverse",
+            json={"stall_requeries": 1, "stall_s": 120},
+            timeout=10,
+        )
+        response.raise_for_status()
+    deadline = time.monotonic() + args.settle_timeout
+    while time.monotonic() < deadline:
+        for pid in chosen:
+            if statuses[pid] == "delivered":
+                statuses[pid] = session.get(
+                    f"{stack.api}/api/v1/purchases/{pid}", timeout=10
+                ).json()["status"]
+        if all(statuses[pid] != "delivered" for pid in chosen):
+            break
+        time.sleep(1)
+    requests.post(f"{stack.simulator}/_sim/release", timeout=10)
+    return reversed_at
+
+
+def check_reversals(s, reversed_at: dict) -> dict:
+    """Count reversals refunded exactly once, and those whose first requery learned nothing."""
+    from sqlalchemy import func, select
+
+    from shared.models import AuditEntry, Journal
+
+    once, first_timed_out = 0, 0
+    for pid, when in reversed_at.items():
+        refunds = s.execute(
+            select(func.count())
+            .select_from(Journal)
+            .where(Journal.purchase_id == pid, Journal.kind == "refund")
+        ).scalar_one()
+        once += refunds == 1
+        first = s.execute(
+            select(AuditEntry.detail)
+            .where(
+                AuditEntry.purchase_id == pid,
+                AuditEntry.action == "vtpass.requery",
+                AuditEntry.at >= when,
+            )
+            .order_by(AuditEntry.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        first_timed_out += first is not None and first["outcome"] == "pending"
+    refunds_total = s.execute(
+        select(func.count()).select_from(Journal).where(Journal.kind == "refund")
+    ).scalar_one()
+    return {
+        "reversed_by_vtpass": len(reversed_at),
+        "refunded_once": once,
+        "first_requery_timed_out": first_timed_out,
+        "refund_journals": refunds_total,
     }
 
 
@@ -165,7 +247,7 @@ def wait_to_settle(session, stack, ids, timeout) -> dict[str, str]:
     return statuses
 
 
-def audit(stack: Stack, session: requests.Session, ids: list[str]) -> dict:
+def audit(stack: Stack, session: requests.Session, ids: list[str], reversed_at: dict) -> dict:
     from shared.db import Database
     from shared.ledger import check_invariants
     from shared.models import Purchase
@@ -194,8 +276,10 @@ def audit(stack: Stack, session: requests.Session, ids: list[str]) -> dict:
             if p.completed_at:
                 settle_times.append((p.completed_at - p.created_at).total_seconds())
         violations = check_invariants(s)
+        reversals = check_reversals(s, reversed_at) if reversed_at else None
     db.dispose()
     return {
+        "reversal_check": reversals,
         "double": double,
         "disagree": disagree,
         "lost": lost,
@@ -229,6 +313,14 @@ def print_table(r: dict) -> None:
             f"{r['submitted_in']:.1f} / {r['settled_in']:.1f}",
         ),
     ]
+    checked = r["reversal_check"]
+    if checked is not None:
+        rows += [
+            ("reversed by VTPass", checked["reversed_by_vtpass"]),
+            ("  first requery after the notice timed out", checked["first_requery_timed_out"]),
+            ("  refunded exactly once", checked["refunded_once"]),
+            ("refund journals in the ledger", checked["refund_journals"]),
+        ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

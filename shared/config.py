@@ -33,6 +33,7 @@ WEBHOOK_RETRY_DELAYS = (5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0
 
 # An exact browser origin: never "*", never a path (credentials and wildcards never mix).
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+_TIME_OF_DAY = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 class ConfigError(RuntimeError):
@@ -80,6 +81,8 @@ class Settings:
     vtpass_mode: str = "sandbox"
     vtpass_connect_timeout: float = 5.0
     vtpass_read_timeout: float = 30.0
+    # The wall-clock bound of one whole VTPass call (0: connect + read timeout).
+    vtpass_call_deadline_s: float = 0.0
     vtpass_callback_token: str = field(default="", repr=False)
     jwt_secret_key: str = field(default="", repr=False)
     jwt_access_minutes: int = 15
@@ -121,13 +124,33 @@ class Settings:
     float_low: float = 50_000.0
     float_wait_s: float = 600.0
     float_poll_s: float = 60.0
+    # Reconciliation (shared/reconcile/): VTPass requeries per second, the time of day (UTC,
+    # HH:MM) the beat starts a run, and how far back it looks (over a day: runs overlap).
+    reconcile_requests_per_s: float = 5.0
+    reconcile_at_utc: str = "01:00"
+    reconcile_window_h: float = 25.0
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
+    # OpenTelemetry tracing (shared/telemetry.py): off unless set.
+    otel_exporter_otlp_endpoint: str = ""
+
+    @property
+    def reconcile_time(self) -> tuple[int, int]:
+        """The (hour, minute) UTC at which the beat starts the daily reconciliation."""
+        hour, minute = self.reconcile_at_utc.split(":")
+        return int(hour), int(minute)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def vtpass_deadline(self) -> float:
+        """The wall-clock bound of one VTPass call: VTPASS_CALL_DEADLINE_S, else connect + read."""
+        return self.vtpass_call_deadline_s or (
+            self.vtpass_connect_timeout + self.vtpass_read_timeout
+        )
 
     @property
     def broker_url(self) -> str:
@@ -167,12 +190,23 @@ class Settings:
             raise ConfigError("VTPASS_MODE must be set to 'sandbox' or 'live' in production")
         if self.vtpass_mode not in {"sandbox", "live"}:
             raise ConfigError("VTPASS_MODE must be 'sandbox' or 'live'")
+        if self.vtpass_call_deadline_s < 0 or self.processing_margin_s <= 0:
+            # The processing lease (deadline + margin) must outlast every VTPass call.
+            raise ConfigError(
+                "VTPASS_CALL_DEADLINE_S must be >= 0 and PAYLINK_PROCESSING_MARGIN_S > 0"
+            )
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 raise ConfigError(
                     f"PAYLINK_CORS_ORIGINS: {origin!r} is not an exact origin "
                     "(scheme://host[:port], no wildcard, no path)"
                 )
+        if not self.reconcile_requests_per_s > 0:
+            raise ConfigError("PAYLINK_RECONCILE_REQUESTS_PER_S must be a number above 0")
+        if not _TIME_OF_DAY.fullmatch(self.reconcile_at_utc):
+            raise ConfigError("PAYLINK_RECONCILE_AT_UTC must be a time of day, HH:MM (UTC)")
+        if not self.reconcile_window_h > 0:
+            raise ConfigError("PAYLINK_RECONCILE_WINDOW_H must be a number of hours above 0")
         if not self.is_production:
             return
         missing = [
@@ -236,6 +270,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         vtpass_mode=mode,
         vtpass_connect_timeout=_float(env.get("VTPASS_CONNECT_TIMEOUT"), 5.0),
         vtpass_read_timeout=_float(env.get("VTPASS_READ_TIMEOUT"), 30.0),
+        vtpass_call_deadline_s=_float(env.get("VTPASS_CALL_DEADLINE_S"), 0.0),
         vtpass_callback_token=env.get("VTPASS_CALLBACK_TOKEN", ""),
         jwt_secret_key=env.get("JWT_SECRET_KEY", ""),
         jwt_access_minutes=_int(env.get("JWT_ACCESS_MINUTES"), 15),
@@ -275,7 +310,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         float_low=_float(env.get("PAYLINK_FLOAT_LOW"), 50_000.0),
         float_wait_s=_float(env.get("PAYLINK_FLOAT_WAIT_S"), 600.0),
         float_poll_s=_float(env.get("PAYLINK_FLOAT_POLL_S"), 60.0),
+        reconcile_requests_per_s=_float(env.get("PAYLINK_RECONCILE_REQUESTS_PER_S"), 5.0),
+        reconcile_at_utc=env.get("PAYLINK_RECONCILE_AT_UTC") or "01:00",
+        reconcile_window_h=_float(env.get("PAYLINK_RECONCILE_WINDOW_H"), 25.0),
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",
+        otel_exporter_otlp_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
     )

@@ -57,13 +57,15 @@ def normalise_database_url(url: str) -> str:
 PING_AFTER_IDLE_S = 1.0
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 10
+) -> Engine:
     """Create the process's engine; sessions are short, never held across a VTPass call."""
     engine = create_engine(
         normalise_database_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=10,
+        pool_timeout=pool_timeout,
     )
 
     @event.listens_for(engine, "checkin")
@@ -87,8 +89,12 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
 class Database:
     """One engine and session factory per process."""
 
-    def __init__(self, url: str, **engine_options: int) -> None:
-        self.engine = make_engine(url, **engine_options)
+    def __init__(
+        self, url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 10
+    ) -> None:
+        self.engine = make_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+        )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

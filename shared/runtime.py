@@ -30,7 +30,13 @@ class Runtime:
     db: Database = field(init=False)
 
     def __post_init__(self) -> None:
-        self.db = Database(self.settings.database_url)
+        # Every worker thread may be recording a VTPass answer at once: the pool holds as many
+        # connections as the worker has threads, so none waits for one (they open on demand).
+        self.db = Database(
+            self.settings.database_url,
+            pool_size=10,
+            max_overflow=max(20, self.settings.worker_concurrency - 10),
+        )
         install_publisher(self.db.sessions, lambda: self.stream_redis)
 
     @cached_property
@@ -76,6 +82,7 @@ class Runtime:
             secret_key=s.vtpass_secret_key,
             connect_timeout=s.vtpass_connect_timeout,
             read_timeout=s.vtpass_read_timeout,
+            deadline=s.vtpass_deadline,
         )
 
     @cached_property
@@ -103,8 +110,9 @@ class Runtime:
     @cached_property
     def timing(self) -> Timing:
         s = self.settings
-        # A worker may be inside a pay call for connect + read timeout; lease a margin more.
-        call = s.vtpass_connect_timeout + s.vtpass_read_timeout + s.processing_margin_s
+        # A pay call ends (and can no longer send) by its wall-clock deadline; lease a margin
+        # more, so the sweeper never moves a purchase whose pay may still leave.
+        call = s.vtpass_deadline + s.processing_margin_s
         return Timing(
             queued_grace=timedelta(seconds=s.queued_grace_s),
             publish_lease=timedelta(seconds=s.publish_lease_s),

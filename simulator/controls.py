@@ -49,14 +49,31 @@ def _repeat_callbacks(body: dict) -> int | None:
     return value
 
 
+def _stall(body: dict) -> tuple[int, float | None] | str:
+    count, seconds = body.get("stall_requeries", 0), body.get("stall_s")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        return "stall_requeries must be an integer >= 0"
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
+    ):
+        return "stall_s must be a number >= 0"
+    return count, seconds
+
+
 def _transition(
     request_id: str, status: str, allowed_from: frozenset[str]
 ) -> Response | tuple[Response, int]:
     sim = current()
-    repeat = _repeat_callbacks(_json())
+    body = _json()
+    repeat = _repeat_callbacks(body)
     if repeat is None:
         return _error("repeat_callbacks must be an integer >= 0", 400)
-    result = sim.ledger.transition(request_id, status, allowed_from)
+    stall = _stall(body)
+    if isinstance(stall, str):
+        return _error(stall, 400)
+    result = sim.ledger.transition(
+        request_id, status, allowed_from, stall_requeries=stall[0], stall_s=stall[1]
+    )
     if isinstance(result, str):
         return _error(result, 404 if result.startswith("unknown") else 409)
     send_transaction_update(sim.config["CALLBACK_URL"], result, repeat)
@@ -65,7 +82,11 @@ def _transition(
 
 @bp.post("/transactions/<request_id>/reverse")
 def reverse(request_id: str) -> Response | tuple[Response, int]:
-    """Reverse a delivered or pending transaction, refund the wallet and send callbacks."""
+    """Reverse a delivered or pending transaction, refund the wallet and send callbacks.
+
+    `{"stall_requeries": n, "stall_s": s}` makes the next n requeries of it stall first (a
+    requery timing out just after the notice).
+    """
     return _transition(request_id, "reversed", REVERSIBLE)
 
 

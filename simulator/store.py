@@ -33,6 +33,8 @@ class Txn:
     final_status: str = "delivered"
     pay_calls: int = 1
     answer_format: str | None = None  # None: the service's own (see responses.py)
+    requery_stalls: int = 0  # how many of the next requeries stall before answering
+    requery_stall_s: float | None = None  # None: the app's TIMEOUT_STALL_S
 
     @property
     def total_amount(self) -> Decimal:
@@ -162,8 +164,20 @@ class Ledger:
                     txn.requeries_left -= 1
             return replace(txn), changed
 
-    def transition(self, request_id: str, status: str, allowed_from: frozenset[str]) -> Txn | str:
-        """Move a transaction to a new status; return the snapshot or an error message."""
+    def transition(
+        self,
+        request_id: str,
+        status: str,
+        allowed_from: frozenset[str],
+        *,
+        stall_requeries: int = 0,
+        stall_s: float | None = None,
+    ) -> Txn | str:
+        """Move a transaction to a new status; return the snapshot or an error message.
+
+        `stall_requeries` makes that many of the next requeries stall (`stall_s`) first, set
+        in the same step so no requery can come between the change and the stall.
+        """
         with self._lock:
             txn = self._txns.get(request_id)
             if txn is None:
@@ -171,7 +185,18 @@ class Ledger:
             if txn.status not in allowed_from:
                 return f"cannot move a {txn.status} transaction to {status}"
             self._set_status(txn, status)
+            if stall_requeries:
+                txn.requery_stalls, txn.requery_stall_s = stall_requeries, stall_s
             return replace(txn)
+
+    def take_requery_stall(self, request_id: str, default_s: float) -> float | None:
+        """Return how long this requery stalls, if a stall is still owed, and count it."""
+        with self._lock:
+            txn = self._txns.get(request_id)
+            if txn is None or txn.requery_stalls <= 0:
+                return None
+            txn.requery_stalls -= 1
+            return txn.requery_stall_s if txn.requery_stall_s is not None else default_s
 
     def add_script(self, script: Script) -> None:
         """Queue a scripted behaviour for a customer value (first queued applies first)."""

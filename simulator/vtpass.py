@@ -158,6 +158,9 @@ def requery() -> Response:
     """Report an earlier purchase; resolves scripted pending transactions."""
     sim = current()
     request_id = text(_body().get("request_id"))
+    stall = sim.ledger.take_requery_stall(request_id, sim.config["TIMEOUT_STALL_S"])
+    if stall is not None:
+        sim.released.wait(stall)
     result = sim.ledger.requery(request_id) if request_id else None
     if result is None:
         return jsonify(flat("015"))

@@ -7,6 +7,7 @@ database, migrated with Alembic (never create_all), and its own Redis database n
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -208,6 +209,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_FLOAT_LOW": str(settings.float_low),
         "PAYLINK_FLOAT_WAIT_S": str(settings.float_wait_s),
         "PAYLINK_FLOAT_POLL_S": str(settings.float_poll_s),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otel_exporter_otlp_endpoint,
     }
 
 
@@ -363,11 +365,12 @@ def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def rabbitmq_vhost() -> Iterator[str]:
-    """An amqp:// URL to a vhost of this test's own on the machine's RabbitMQ (deleted after).
+@contextlib.contextmanager
+def private_vhost() -> Iterator[str]:
+    """An amqp:// URL to a vhost of its own on the machine's RabbitMQ, deleted on exit.
 
-    The shared server is never stopped; a vhost keeps this test's queues apart from everyone's.
+    The shared server is never stopped; a vhost keeps one user's queues apart from everyone's.
+    Skips the test when no vhost can be made.
     """
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not installed: cannot make a vhost of the test's own")
@@ -380,6 +383,13 @@ def rabbitmq_vhost() -> Iterator[str]:
         yield f"amqp://guest:guest@{RABBITMQ}/{vhost}"
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def rabbitmq_vhost() -> Iterator[str]:
+    """An amqp:// URL to a vhost of this test's own on the machine's RabbitMQ (deleted after)."""
+    with private_vhost() as url:
+        yield url
 
 
 def rabbitmq_queues(url: str) -> dict[str, tuple[str, int]]:

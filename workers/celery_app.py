@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.schedules import crontab
 from flask import Flask
 from kombu import Exchange, Queue
 
-from shared import logs
+from shared import logs, telemetry
 from shared.config import Settings
 
 RETRY_BACKOFF_MAX = 30
@@ -130,6 +131,20 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "maintenance.check_vtpass_float",
                 "schedule": settings.float_poll_s,
             },
+            # A time of day, not an interval: a beat restarted daily (an empty schedule file
+            # in a new container) would otherwise never reach a 24 h interval.
+            "reconcile-with-vtpass": {
+                "task": "maintenance.reconcile",
+                "schedule": crontab(
+                    hour=settings.reconcile_time[0], minute=settings.reconcile_time[1]
+                ),
+            },
+            # A run a killed worker left unfinished continues from its cursor (shared/reconcile).
+            "resume-reconciliation": {
+                "task": "maintenance.reconcile",
+                "schedule": 600.0,
+                "kwargs": {"resume_only": True},
+            },
             "purge-idempotency-keys": {
                 "task": "maintenance.purge_idempotency_keys",
                 "schedule": 3600.0,
@@ -158,6 +173,12 @@ def bind_task_context(task_id: str, task: Task, args: tuple[Any, ...] = (), **_:
 @signals.task_postrun.connect
 def unbind_task_context(**_: Any) -> None:
     logs.clear()
+
+
+@signals.worker_process_init.connect
+def trace_in_pool_child(**_: Any) -> None:
+    """A prefork pool's child keeps the tracing its parent's `create_app` set up."""
+    telemetry.after_worker_fork()
 
 
 def is_amqp(celery_app: Celery) -> bool:

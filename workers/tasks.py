@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
@@ -9,13 +11,17 @@ from flask import current_app
 
 from shared import float as vtfloat
 from shared import idempotency
+from shared import reconcile as reconciliation
 from shared.callbacks import followups
+from shared.db import utcnow
 from shared.purchases import execution, sweeper
 from shared.purchases.execution import Next
 from shared.runtime import Runtime
 from shared.webhooks.events import take_recorded_deliveries
 from workers.celery_app import RETRY_BACKOFF_MAX
 from workers.publish import PAY, REQUERY, publish_due_webhooks, publish_pay, publish_requery
+
+log = logging.getLogger(__name__)
 
 
 class PayNotSent(Exception):
@@ -96,3 +102,28 @@ def check_vtpass_float() -> str:
     for purchase_id in vtfloat.waiting_purchases(rt.db, reading):
         publish_pay(purchase_id)
     return str(reading.balance)
+
+
+@shared_task(name="maintenance.reconcile")
+def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
+    """Requery the purchases that became final in the last window (or resume a killed run)."""
+    rt = _runtime()
+    s = rt.settings
+    since = None if resume_only else utcnow() - timedelta(hours=s.reconcile_window_h)
+    try:
+        runs = reconciliation.reconcile(
+            rt.db,
+            rt.vtpass,
+            since=since,
+            started_by="beat",
+            timing=rt.timing,
+            pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
+        )
+    except reconciliation.RunInProgress:
+        # Every ten minutes during a long run the resume entry lands here: that is normal.
+        if not resume_only:
+            log.warning("the daily reconciliation did not start: another run is going on")
+        return {"skipped": "another reconciliation is running"}
+    # A purchase the reconciliation reversed has a purchase.reversed event to deliver.
+    publish_due_webhooks()
+    return {run.id: run.status for run in runs}

@@ -12,6 +12,11 @@ reversal of a delivered purchase). It stays open until a requery answer settles 
 A requery that times out, answers 5xx, 083/099 or fails to record settles nothing. Until then
 the sweeper requeries the purchase on the REQUERY_DELAYS steps; when they run out the notice
 is closed with an audit entry and an operator alert, never silently.
+
+A notice about a request_id the purchase has since replaced (`superseded_request_ids`, renewed
+after Lagos midnight once VTPass proved it never had it) is followed up the same way, but no
+answer about the current id can settle it: VTPass speaking of an id it said it never had is
+for an operator to check, so it always ends with the audit entry and the alert.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from shared import audit
 from shared.db import Database, utcnow
@@ -104,7 +109,15 @@ def due(
     with db.transaction() as session:
         rows = session.execute(
             select(VTPassCallback, Purchase)
-            .join(Purchase, Purchase.request_id == VTPassCallback.request_id)
+            .join(
+                Purchase,
+                or_(
+                    Purchase.request_id == VTPassCallback.request_id,
+                    Purchase.superseded_request_ids.contains(
+                        func.jsonb_build_array(VTPassCallback.request_id)
+                    ),
+                ),
+            )
             .where(
                 VTPassCallback.handled_at.is_(None),
                 Purchase.status.in_([s.value for s in REQUERYABLE]),
@@ -121,6 +134,7 @@ def due(
             .with_for_update(of=VTPassCallback, skip_locked=True)
         ).all()
         for notice, purchase in rows:
+            superseded = notice.request_id != purchase.request_id
             if notice.followups >= len(delays):
                 notice.handled_at = now
                 audit.record(
@@ -135,14 +149,16 @@ def due(
                         "claimed": (claim(notice.body) or OutcomeKind.PENDING).value,
                         "status": purchase.status,
                         "followups": notice.followups,
+                        "superseded": superseded,
                     },
                 )
                 log.error(
-                    "VTPass notice %s about purchase %s (%s) was never settled by a requery "
+                    "VTPass notice %s about purchase %s (%s%s) was never settled by a requery "
                     "after %s follow-ups; an operator must check it",
                     notice.id,
                     purchase.id,
                     purchase.status,
+                    f"; about its superseded request_id {notice.request_id}" if superseded else "",
                     notice.followups,
                 )
                 continue

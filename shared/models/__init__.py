@@ -2,6 +2,7 @@
 
 from shared.models.ledger import Account, Journal, Posting
 from shared.models.purchases import Purchase, StatusChange
+from shared.models.reconciliation import ReconciliationFinding, ReconciliationRun
 from shared.models.records import AuditEntry, IdempotencyKey, VTPassCallback
 from shared.models.users import RefreshToken, User
 from shared.models.vtpass_float import FloatReading
@@ -16,6 +17,8 @@ __all__ = [
     "Journal",
     "Posting",
     "Purchase",
+    "ReconciliationFinding",
+    "ReconciliationRun",
     "RefreshToken",
     "StatusChange",
     "User",

@@ -40,6 +40,13 @@ class Purchase(Base):
             "next_attempt_at",
             postgresql_where=text("status IN ('queued', 'processing', 'pending')"),
         ),
+        # The reconciliation's scan of final purchases by completion time (shared/reconcile/).
+        Index(
+            "ix_purchases_completed_at",
+            "completed_at",
+            "id",
+            postgresql_where=text("completed_at IS NOT NULL"),
+        ),
         # A VTPass notice may name a superseded request id (shared/callbacks.py).
         Index(
             "ix_purchases_superseded_request_ids",

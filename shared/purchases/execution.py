@@ -14,12 +14,14 @@ The rules (RELIABILITY.md section 2):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload
 
@@ -62,6 +64,9 @@ class Timing:
     not_sent_budget: timedelta = timedelta(minutes=5)
     # How long a purchase waits for the VTPass float to cover it before failing (shared/float).
     float_wait: timedelta = timedelta(minutes=10)
+    # How long recording a VTPass answer keeps trying while the database is out of reach (a
+    # pool timeout, a dropped connection) before leaving the purchase to the sweeper.
+    record_budget: timedelta = timedelta(seconds=30)
 
     def requery_delay(self, attempt: int) -> timedelta:
         """Return the wait before requery number `attempt` (0-based); the last step repeats."""
@@ -107,14 +112,18 @@ def pay_purchase(
         subscription_type=purchase.subscription_type,
         quantity=purchase.quantity,
     )
-    after = record_outcome(
-        db,
-        purchase_id,
-        outcome,
-        expected=S.PROCESSING,
-        expected_version=purchase.version,
-        operation="pay",
-        timing=timing,
+    after = _recorded(
+        lambda: record_outcome(
+            db,
+            purchase_id,
+            outcome,
+            expected=S.PROCESSING,
+            expected_version=purchase.version,
+            operation="pay",
+            timing=timing,
+        ),
+        purchase_id=purchase_id,
+        budget=timing.record_budget,
     )
     if outcome.code == vtfloat.INSUFFICIENT_FUNDS and on_insufficient_funds is not None:
         on_insufficient_funds()
@@ -132,20 +141,50 @@ def requery_purchase(
         status, request_id, version = S(purchase.status), purchase.request_id, purchase.version
     started = utcnow()
     outcome = vtpass.requery(request_id)
-    after = record_outcome(
-        db,
-        purchase_id,
-        outcome,
-        expected=status,
-        expected_version=version,
-        operation="requery",
-        timing=timing,
-        actor=actor,
+    after = _recorded(
+        lambda: record_outcome(
+            db,
+            purchase_id,
+            outcome,
+            expected=status,
+            expected_version=version,
+            operation="requery",
+            timing=timing,
+            actor=actor,
+        ),
+        purchase_id=purchase_id,
+        budget=timing.record_budget,
     )
     # Only a recorded answer that settles them closes the notices received before this
     # requery started; a timeout, a 5xx or "still delivered" leaves them to their follow-ups.
     followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
     return after
+
+
+def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta) -> Next:
+    """Record a VTPass answer, retrying with backoff while the database is out of reach.
+
+    The answer exists only in this process: dropped on a pool timeout, VTPass's word that it
+    delivered (or never got the pay) would be learned again only by the sweeper's requery.
+    Each try is one whole transaction, so a retry after a commit that did land finds the
+    purchase moved on and changes nothing.
+    """
+    give_up = time.monotonic() + budget.total_seconds()
+    wait = 0.05
+    while True:
+        try:
+            return record()
+        except (sa_exc.TimeoutError, sa_exc.OperationalError) as exc:
+            if time.monotonic() + wait > give_up:
+                raise
+            log.warning(
+                "could not record VTPass's answer for purchase %s (%s); retrying in %.2f s",
+                purchase_id,
+                type(exc).__name__,
+                wait,
+            )
+            time.sleep(wait)
+            wait = min(wait * 2, 2.0)
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
@@ -195,34 +234,63 @@ def record_outcome(
     actor: str = "worker",
 ) -> Next:
     """Apply one VTPass answer to a purchase still as the caller saw it; say what to do next."""
-    now = utcnow()
     with db.transaction() as session:
-        # The history loads once, when an event needs it (after the change is flushed).
-        purchase = session.execute(
-            select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
-        ).scalar_one()
-        audit.record(
+        return apply_outcome(
             session,
+            purchase_id,
+            outcome,
+            expected=expected,
+            expected_version=expected_version,
+            operation=operation,
+            timing=timing,
             actor=actor,
-            action=f"vtpass.{operation}",
-            purchase_id=purchase_id,
-            user_id=purchase.user_id,
-            detail=_exchange_detail(purchase, outcome),
         )
-        if outcome.operator_alert:
-            log.error(
-                "VTPass needs an operator: code %s (%s) on purchase %s",
-                outcome.code,
-                outcome.description,
-                purchase_id,
-            )
-        if purchase.status != expected or expected_version not in (None, purchase.version):
-            # Someone else moved it on (a worker, an operator's resolution); their result stands.
-            if _contradicts(purchase, outcome):
-                _report_contradiction(session, purchase, outcome, actor)
-            return Next.NOTHING
-        move = _Mover(session, purchase, expected, purchase.version, actor, now)
-        return _decide(move, purchase, outcome, operation, timing, now)
+
+
+def apply_outcome(
+    session: Any,
+    purchase_id: str,
+    outcome: Outcome,
+    *,
+    expected: S,
+    expected_version: int | None = None,
+    operation: str,
+    timing: Timing,
+    actor: str = "worker",
+    failed_reverses: bool = False,
+) -> Next:
+    """Apply one VTPass answer in the caller's transaction (`record_outcome` opens its own).
+
+    With `failed_reverses` (the reconciliation's definite requery), a failed answer about a
+    delivered purchase reverses it like a reversal answer does: refunded once, by the ledger.
+    """
+    now = utcnow()
+    # The history loads once, when an event needs it (after the change is flushed).
+    purchase = session.execute(
+        select(Purchase).where(Purchase.id == purchase_id).options(lazyload(Purchase.history))
+    ).scalar_one()
+    audit.record(
+        session,
+        actor=actor,
+        action=f"vtpass.{operation}",
+        purchase_id=purchase_id,
+        user_id=purchase.user_id,
+        detail=_exchange_detail(purchase, outcome),
+    )
+    if outcome.operator_alert:
+        log.error(
+            "VTPass needs an operator: code %s (%s) on purchase %s",
+            outcome.code,
+            outcome.description,
+            purchase_id,
+        )
+    if purchase.status != expected or expected_version not in (None, purchase.version):
+        # Someone else moved it on (a worker, an operator's resolution); their result stands.
+        if _contradicts(purchase, outcome):
+            _report_contradiction(session, purchase, outcome, actor)
+        return Next.NOTHING
+    move = _Mover(session, purchase, expected, purchase.version, actor, now)
+    return _decide(move, purchase, outcome, operation, timing, now, failed_reverses)
 
 
 def _contradicts(purchase: Purchase, outcome: Outcome) -> bool:
@@ -266,14 +334,16 @@ def _decide(
     operation: str,
     timing: Timing,
     now: datetime,
+    failed_reverses: bool = False,
 ) -> Next:
     kind = outcome.kind
     if S(purchase.status) is S.DELIVERED:
         # Delivered is final; only VTPass reversing it afterwards can change it.
-        if kind is OutcomeKind.REVERSED:
+        if kind is OutcomeKind.REVERSED or (failed_reverses and kind is OutcomeKind.FAILED):
+            said = "reversed it" if kind is OutcomeKind.REVERSED else "reports it failed"
             move(
                 S.REVERSED,
-                f"VTPass reversed it after delivery: {outcome.description}"
+                f"VTPass {said} after delivery: {outcome.description}"
                 + _refund_note(purchase, outcome),
                 error=_error(outcome),
             )

@@ -68,9 +68,11 @@ class VTPassClient:
         secret_key: str,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        deadline: float | None = None,
         session: requests.Session | None = None,
         on_exchange: ExchangeHook | None = None,
     ) -> None:
+        # `deadline` bounds a whole call by wall-clock time (default: connect + read timeout).
         self._transport = Transport(
             base_url=base_url,
             api_key=api_key,
@@ -79,12 +81,18 @@ class VTPassClient:
             timeout=(connect_timeout, read_timeout),
             session=session,
             on_exchange=on_exchange,
+            deadline=deadline,
         )
 
     @property
     def base_url(self) -> str:
         """Return the base URL, always ending in a slash."""
         return self._transport.base_url
+
+    @property
+    def deadline(self) -> float:
+        """Return the wall-clock bound of one whole call, in seconds."""
+        return self._transport.deadline
 
     @property
     def timeout(self) -> tuple[float, float]:

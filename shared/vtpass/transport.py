@@ -13,6 +13,7 @@ import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from shared.vtpass._parse import UNPARSEABLE, parse_json, redact
+from shared.vtpass.deadline import DeadlinePassed, GatedAdapter, call_within
 from shared.vtpass.errors import VTPassMaybeSent, VTPassNotSent, VTPassTransportError
 
 __all__ = ["Answer", "ExchangeHook", "Transport", "transport_error"]
@@ -58,6 +59,15 @@ def transport_error(
     return VTPassMaybeSent(f"no complete answer: {name}")
 
 
+def _gated_session() -> requests.Session:
+    session = requests.Session()
+    for prefix in ("http://", "https://"):
+        # Only requests' own default adapters are replaced by gated ones.
+        if type(session.adapters.get(prefix)) is requests.adapters.HTTPAdapter:
+            session.mount(prefix, GatedAdapter())
+    return session
+
+
 @dataclass(frozen=True)
 class Answer:
     """An HTTP answer with our keys already masked out of the body."""
@@ -79,14 +89,17 @@ class Transport:
         timeout: tuple[float, float],
         session: requests.Session | None,
         on_exchange: ExchangeHook | None,
+        deadline: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self._api_key = api_key
         self._public_key = public_key
         self._secret_key = secret_key
         self.timeout = timeout
+        # The whole call's wall-clock bound (deadline.py); read timeouts bound each read only.
+        self.deadline = deadline if deadline is not None else sum(timeout)
         self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else _gated_session()
         self._on_exchange = on_exchange
 
     def masked_base_url(self) -> str:
@@ -139,20 +152,35 @@ class Transport:
             settings = self._session.merge_environment_settings(
                 request.url or "", {}, None, None, None
             )
+            # Only our own gated connections, straight to VTPass, prove a late send impossible.
+            guarded = isinstance(
+                self._session.get_adapter(request.url or ""), GatedAdapter
+            ) and not settings.get("proxies")
             prepared = True
-            response = self._session.send(
-                request,
-                timeout=self.timeout,
-                # A redirect could carry our key headers to another host and
-                # turn a POST into a GET; VTPass has no reason to redirect.
-                allow_redirects=False,
-                **settings,
-            )
+
+            def send() -> requests.Response:
+                return self._session.send(
+                    request,
+                    timeout=self.timeout,
+                    # A redirect could carry our key headers to another host and
+                    # turn a POST into a GET; VTPass has no reason to redirect.
+                    allow_redirects=False,
+                    **settings,
+                )
+
+            response = call_within(self.deadline, send, guarded=guarded)
         except requests.RequestException as exc:
             error = transport_error(exc, prepared=prepared)
             record["error"] = f"{type(error).__name__}: {type(exc).__name__}"
             self._emit(record, started)
             raise error from exc
+        except DeadlinePassed as exc:
+            late: VTPassTransportError = (
+                VTPassMaybeSent(str(exc)) if exc.sent else VTPassNotSent(str(exc))
+            )
+            record["error"] = f"{type(late).__name__}: {type(exc).__name__}"
+            self._emit(record, started)
+            raise late from exc
         answer = Answer(http_status=response.status_code, body=self._scrub(response.content))
         parsed = parse_json(answer.body)
         record["http_status"] = answer.http_status

@@ -109,7 +109,7 @@ def test_requery_now_pays_again_when_vtpass_proves_it_never_got_it(
     import api.admin
 
     published: list[str] = []
-    monkeypatch.setattr(api.admin, "publish_pay", published.append)
+    monkeypatch.setattr(api.admin, "publish_pay", lambda pid: published.append(pid) or True)
     user = make_user()
     fund(user, "1000")
     purchase = buy(user, service_id="mtn", phone="08011111111", amount=100).get_json()
@@ -142,3 +142,41 @@ def test_audit_records_vtpass_exchanges_without_secrets(client, admin, runtime, 
     text = str(audit)
     for secret in (runtime.settings.vtpass_secret_key, runtime.settings.vtpass_api_key):
         assert secret not in text
+
+
+def test_requery_now_says_so_when_the_pay_cannot_be_queued(
+    client, admin, runtime, make_user, fund, buy, monkeypatch
+):
+    """The answer is recorded (queued to pay again); a broker down after that is a documented
+    503 naming what happened, never a 500, and the sweeper still sends the pay."""
+    import celery
+
+    user = make_user()
+    fund(user, "1000")
+    purchase = buy(user, service_id="mtn", phone="08011111111", amount=100).get_json()
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Purchase)
+            .where(Purchase.id == purchase["id"])
+            .values(
+                status="pending",
+                pending_since=utcnow(),
+                last_pay_at=utcnow() - timedelta(minutes=10),
+            )
+        )
+
+    def broker_down(self, *args, **kwargs):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(celery.Celery, "send_task", broker_down)
+    response = client.post(
+        f"/api/v1/admin/purchases/{purchase['id']}/requery", headers=admin.headers
+    )
+    assert response.status_code == 503
+    error = response.get_json()["error"]
+    assert error["code"] == "service_unavailable"
+    assert "recorded" in error["message"] and "sweeper" in error["message"]
+    with runtime.db.sessions() as session:
+        stored = session.get(Purchase, purchase["id"])
+        assert stored.status == "queued"
+        assert stored.next_attempt_at is not None

@@ -5,16 +5,76 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from standalone import services
-from tests.conftest import ROOT, TESTDATA, settings_env
+from tests.conftest import ROOT, TESTDATA, private_vhost, settings_env
 from tests.support import wait_for
 
 FINAL = {"delivered", "failed", "reversed"}
+
+# The Celery broker of the package's worker and beat, and of the API the tests call. A test
+# where the broker matters runs once per broker (`@both_brokers`, ids [redis] and [rabbitmq]);
+# every other test gets the default, Redis. The Redis param is None, which is also the cache key
+# of an unparametrised request, so [redis] tests and the rest share one worker and beat.
+BROKERS = [pytest.param(None, id="redis"), pytest.param("rabbitmq", id="rabbitmq")]
+both_brokers = pytest.mark.parametrize("broker", BROKERS, indirect=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the [rabbitmq] e2e tests after every other e2e test (after pytest's own grouping by
+    parameter), so the package switches broker once instead of starting Redis's worker twice."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if here in item.path.parents]
+
+    def on_rabbitmq(item: pytest.Item) -> bool:
+        callspec = getattr(item, "callspec", None)
+        return callspec is not None and callspec.params.get("broker") == "rabbitmq"
+
+    ordered = sorted((items[i] for i in slots), key=on_rabbitmq)
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
+
+
+@dataclass(frozen=True)
+class Broker:
+    name: str
+    # CELERY_BROKER_URL for the processes: empty means REDIS_URL.
+    url: str
+
+
+@pytest.fixture(scope="package")
+def broker(request, settings) -> Iterator[Broker]:
+    """Redis (the default), or a RabbitMQ vhost of this run's own on the machine's RabbitMQ
+    (deleted afterwards), so no other run ever sees these messages."""
+    if getattr(request, "param", None) != "rabbitmq":
+        yield Broker("redis", settings.celery_broker_url)
+        return
+    with private_vhost() as url:
+        yield Broker("rabbitmq", url)
+
+
+@pytest.fixture(scope="package")
+def broker_app(app, settings, broker):
+    """The API app publishing to the current broker (the session's app for Redis)."""
+    if broker.name == "redis":
+        yield app
+        return
+    from api import create_app
+
+    rabbit_app = create_app(settings.with_overrides(celery_broker_url=broker.url))
+    yield rabbit_app
+    rabbit_app.extensions["paylink"].close()
+
+
+@pytest.fixture
+def client(broker_app):
+    return broker_app.test_client()
 
 
 class Processes:
@@ -76,8 +136,9 @@ def worker_env(settings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="package")
-def processes(worker_env, tmp_path_factory) -> Iterator[Processes]:
-    procs = Processes(worker_env, tmp_path_factory.mktemp("celery"))
+def processes(worker_env, broker, tmp_path_factory) -> Iterator[Processes]:
+    env = {**worker_env, "CELERY_BROKER_URL": broker.url}
+    procs = Processes(env, tmp_path_factory.mktemp(f"celery-{broker.name}"))
     procs.start_worker()
     procs.start_beat()
     yield procs
@@ -99,12 +160,13 @@ def settle(client, processes) -> Callable[..., dict[str, Any]]:
 
 
 @pytest.fixture(scope="package")
-def live_api(app, simulator) -> Iterator[str]:
+def live_api(broker_app, simulator) -> Iterator[str]:
     """The API on a real port, so the simulator can POST its callbacks to it."""
     import threading
 
     from werkzeug.serving import make_server
 
+    app = broker_app
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from tests.e2e.conftest import both_brokers
+
 
 def wallet(client, user):
     return client.get("/api/v1/wallet", headers=user.headers).get_json()
 
 
+@both_brokers
 def test_success_number_is_delivered_and_captured(
     client, make_user, fund, buy, settle, simulator, ledger_ok
 ):

@@ -135,3 +135,28 @@ def test_a_015_is_trusted_no_sooner_than_the_processing_lease(settings, grace):
     runtime.close()
     assert timing.not_found_grace >= timing.processing_lease
     assert timing.not_found_grace.total_seconds() == max(grace, 4.0)
+
+
+@pytest.mark.parametrize("deadline", [0.0, 90.0])
+def test_the_processing_lease_outlasts_the_whole_call_deadline(settings, deadline):
+    """A pay cannot leave after its call deadline; the lease covers it with a margin, and a
+    015 is trusted no sooner than the lease."""
+    from shared.runtime import Runtime
+
+    changed = settings.with_overrides(vtpass_call_deadline_s=deadline, processing_margin_s=5.0)
+    runtime = Runtime(changed)
+    timing, client = runtime.timing, runtime.vtpass
+    runtime.close()
+    expected = deadline or changed.vtpass_connect_timeout + changed.vtpass_read_timeout
+    assert client.deadline == expected
+    assert timing.processing_lease.total_seconds() == expected + 5.0
+    assert timing.not_found_grace >= timing.processing_lease
+
+
+@pytest.mark.parametrize(
+    "bad", [{"VTPASS_CALL_DEADLINE_S": "-1"}, {"PAYLINK_PROCESSING_MARGIN_S": "0"}]
+)
+def test_a_lease_that_could_end_inside_a_call_is_refused(bad):
+    with pytest.raises(ConfigError, match="DEADLINE"):
+        load_settings(bad).validate()
+    load_settings({"VTPASS_CALL_DEADLINE_S": "40"}).validate()

@@ -215,3 +215,63 @@ def test_a_delivered_notice_is_settled_by_a_delivered_answer(runtime, delivered)
     callbacks.receive_notice(runtime.db, runtime.catalog, body)
     requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
     assert open_notices(runtime, delivered) == []
+
+
+def test_a_notice_about_a_superseded_request_id_is_followed_up_then_an_operator_is_told(
+    runtime, delivered, caplog
+):
+    """VTPass speaking of an id the purchase replaced (it had said it never got it) is never
+    left open silently: followed up on the bounded schedule, then audited and alerted."""
+    old_id = "20250101" + uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        session.get(Purchase, delivered).superseded_request_ids = [old_id]
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": "040",
+            "requestId": old_id,
+            "content": {"transactions": {"status": "reversed", "transactionId": "99"}},
+        },
+    }
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) == delivered
+    # An answer about the current id says nothing of the old one.
+    requery(runtime, delivered, ScriptedVTPass(answer(OutcomeKind.DELIVERED)))
+    now = utcnow() + timedelta(seconds=1)
+    assert delivered in due(runtime, now=now)
+    assert delivered in due(runtime, now=now + timedelta(seconds=11))
+    assert delivered not in due(runtime, now=now + timedelta(seconds=42))
+    with runtime.db.sessions() as session:
+        notice = session.execute(
+            select(VTPassCallback).where(VTPassCallback.request_id == old_id)
+        ).scalar_one()
+        assert notice.handled_at is not None
+        entry = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.purchase_id == delivered,
+                AuditEntry.action == "vtpass.notice_unsettled",
+            )
+        ).scalar_one()
+        assert entry.detail["superseded"] is True
+        assert entry.detail["request_id"] == old_id
+    assert any(old_id in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minutes(
+    runtime, delivered
+):
+    """Follow-ups are counted when scheduled, answered or not: however many requeries are
+    lost, the notice ends (audited, alerted) about 20 minutes after it arrived."""
+    reversal_notice(runtime, delivered)
+    timing = Timing()
+    arrived = utcnow()
+    now = arrived + timing.publish_lease + timedelta(seconds=1)
+    while open_notices(runtime, delivered) and now < arrived + timedelta(hours=1):
+        followups.due(
+            runtime.db, first_after=timing.publish_lease, delays=timing.requery_delays, now=now
+        )
+        # Nobody answers: the next sweep that finds it due is the next step.
+        (notice,) = open_notices(runtime, delivered) or (None,)
+        if notice is not None:
+            now = notice.next_followup_at + timedelta(seconds=1)
+    assert open_notices(runtime, delivered) == []
+    assert now - arrived <= timedelta(minutes=20)

@@ -66,6 +66,18 @@ QUERIES = {
         AND vtpass_callbacks.received_at < now() - interval '1 minute'
         AND purchases.status IN ('processing', 'pending')
         LIMIT 500""",
+    # followups.due: open notices due a follow-up, about a purchase's id or a superseded one.
+    "notice follow-ups due": """
+        SELECT vtpass_callbacks.id, purchases.id FROM vtpass_callbacks
+        JOIN purchases ON purchases.request_id = vtpass_callbacks.request_id
+            OR purchases.superseded_request_ids @> jsonb_build_array(vtpass_callbacks.request_id)
+        WHERE vtpass_callbacks.handled_at IS NULL
+        AND purchases.status IN ('pending', 'review', 'delivered')
+        AND (vtpass_callbacks.next_followup_at IS NULL
+             AND vtpass_callbacks.received_at < now() - interval '1 minute'
+             OR vtpass_callbacks.next_followup_at <= now())
+        ORDER BY vtpass_callbacks.id LIMIT 500
+        FOR UPDATE OF vtpass_callbacks SKIP LOCKED""",
 }
 
 

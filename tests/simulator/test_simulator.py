@@ -650,3 +650,25 @@ def test_latency_applies_to_vtpass_endpoints_only():
     started = time.monotonic()
     client.get("/_sim/transactions")
     assert time.monotonic() - started < 10
+
+
+def test_a_reversal_can_make_its_next_requeries_stall():
+    """A requery that times out just after the notice (bench.chaos --reversals)."""
+    app = create_app({"TIMEOUT_STALL_S": 60})
+    client = app.test_client()
+    request_id = rid()
+    pay(client, request_id=request_id)
+    bad = client.post(f"/_sim/transactions/{request_id}/reverse", json={"stall_requeries": -1})
+    assert bad.status_code == 400
+    response = client.post(f"/_sim/transactions/{request_id}/reverse", json={"stall_requeries": 1})
+    assert response.status_code == 200
+    answers: list[dict] = []
+    stalled = threading.Thread(target=lambda: answers.append(requery(client, request_id)))
+    stalled.start()
+    sim = app.extensions["vtpass_sim"]
+    assert wait_for(lambda: sim.ledger.get(request_id).requery_stalls == 0)
+    assert stalled.is_alive() and answers == []  # held by the stall until released
+    client.post("/_sim/release")
+    stalled.join(10)
+    assert status(answers[0]) == "reversed"
+    assert status(requery(client, request_id)) == "reversed"  # the next one does not stall

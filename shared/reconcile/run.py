@@ -1,0 +1,344 @@
+"""Run a reconciliation: requery every purchase that became final in a window, once each.
+
+- One run at a time: a run works while holding a PostgreSQL advisory lock (released when its
+  connection ends, so a killed process frees it at once), and the partial unique index on
+  `reconciliation_runs` allows one `running` row. A second caller gets `RunInProgress`.
+- Resumable: each purchase is checked in its own transaction, which writes its finding, the
+  run's counts and the run's cursor together. A killed run is resumed from its cursor by the
+  next call; a purchase whose answer arrived but was not yet recorded is asked again (requery
+  is read-only and safe to repeat), and no purchase is recorded twice.
+- Rate-limited: `Pacer` spaces the requeries at most `per_second` apart.
+- The purchases are taken in `(completed_at, id)` order, `window_start <= completed_at <
+  window_end`; the window is fixed when the run starts.
+- Every answer goes through `execution.apply_outcome`, the path a requery answer takes: it
+  audits the exchange, and a delivered purchase that VTPass shows reversed or failed is
+  reversed through the state machine (the ledger refunds it once). Nothing else moves money.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from shared.audit import storable
+from shared.callbacks import followups
+from shared.db import Database, utcnow
+from shared.models import Purchase, ReconciliationFinding, ReconciliationRun
+from shared.purchases import execution
+from shared.purchases.execution import Timing
+from shared.purchases.states import FINAL
+from shared.purchases.states import PurchaseStatus as S
+from shared.reconcile.compare import Comparison, Finding, compare
+from shared.vtpass import Outcome
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key of the reconciliation ("PLRECON" in ASCII, well inside bigint).
+LOCK_KEY = 0x504C5245434F4E
+BATCH = 200
+
+
+# The largest amount a NUMERIC(18, 2) column holds; a larger figure from VTPass is not stored.
+_MAX_AMOUNT = Decimal("9999999999999999.99")
+
+
+class Requerier(Protocol):
+    """What a reconciliation needs of the VTPass client."""
+
+    def requery(self, request_id: str) -> Outcome: ...
+
+
+class RunInProgress(RuntimeError):
+    """Another process is running a reconciliation now; never two at once."""
+
+
+@dataclass
+class Pacer:
+    """Space calls at least 1/per_second apart (the reconciliation's VTPass rate limit)."""
+
+    per_second: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next: float | None = field(default=None, init=False)
+
+    def wait(self) -> None:
+        """Return when the next call may go (at once for the first)."""
+        now = self.clock()
+        if self._next is not None and now < self._next:
+            self.sleep(self._next - now)
+            now = self._next
+        self._next = now + 1.0 / self.per_second
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Where a run stands after this call worked on it."""
+
+    id: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    checked: int
+    agreed: int
+    disagreements: int
+    inconclusive: int
+    refunded: int
+    resumed: bool
+
+    @staticmethod
+    def of(run: ReconciliationRun, *, resumed: bool) -> RunSummary:
+        return RunSummary(
+            id=run.id,
+            status=run.status,
+            window_start=run.window_start,
+            window_end=run.window_end,
+            checked=run.checked,
+            agreed=run.agreed,
+            disagreements=run.disagreements,
+            inconclusive=run.inconclusive,
+            refunded=run.refunded,
+            resumed=resumed,
+        )
+
+
+@contextmanager
+def exclusive(db: Database) -> Iterator[None]:
+    """Hold the reconciliation lock for the block, or raise RunInProgress at once."""
+    with db.engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+        # The lock belongs to the connection, not the transaction: end the transaction so the
+        # connection does not sit idle in one for the whole run.
+        conn.commit()
+        if not got:
+            raise RunInProgress("another reconciliation is running")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+            conn.commit()
+
+
+def reconcile(
+    db: Database,
+    vtpass: Requerier,
+    *,
+    since: datetime | None,
+    until: datetime | None = None,
+    started_by: str,
+    timing: Timing,
+    pacer: Pacer,
+    limit: int | None = None,
+) -> list[RunSummary]:
+    """Finish any run a killed process left, then (with `since`) run the window asked for.
+
+    `limit` stops after that many purchases (the run stays `running`, to be resumed).
+    Raises RunInProgress when another process is reconciling.
+    """
+    summaries: list[RunSummary] = []
+    budget = [limit]
+    with exclusive(db):
+        left = unfinished_run(db)
+        if left is not None:
+            log.warning("resuming reconciliation run %s, which did not finish", left)
+            summaries.append(_work(db, vtpass, left, timing, pacer, budget, resumed=True))
+            if summaries[-1].status != "completed":
+                return summaries
+        if since is not None:
+            run_id = _start(db, since=since, until=until or utcnow(), started_by=started_by)
+            summaries.append(_work(db, vtpass, run_id, timing, pacer, budget, resumed=False))
+    return summaries
+
+
+def unfinished_run(db: Database) -> str | None:
+    """Return the id of the run still marked running, if any."""
+    with db.transaction() as session:
+        return session.execute(
+            select(ReconciliationRun.id).where(ReconciliationRun.status == "running")
+        ).scalar_one_or_none()
+
+
+def _start(db: Database, *, since: datetime, until: datetime, started_by: str) -> str:
+    if since >= until:
+        raise ValueError(f"the window is empty: {since.isoformat()} is not before {until}")
+    try:
+        with db.transaction() as session:
+            run = ReconciliationRun(
+                status="running", window_start=since, window_end=until, started_by=started_by
+            )
+            session.add(run)
+            session.flush()
+            log.info(
+                "reconciliation run %s started by %s: purchases final from %s to %s",
+                run.id,
+                started_by,
+                since.isoformat(),
+                until.isoformat(),
+            )
+            return run.id
+    except IntegrityError as exc:
+        raise RunInProgress("another reconciliation is running") from exc
+
+
+def _work(
+    db: Database,
+    vtpass: Requerier,
+    run_id: str,
+    timing: Timing,
+    pacer: Pacer,
+    budget: list[int | None],
+    *,
+    resumed: bool,
+) -> RunSummary:
+    while True:
+        batch = _next_batch(db, run_id)
+        if not batch:
+            return _finish(db, run_id, resumed=resumed)
+        for purchase_id in batch:
+            if budget[0] is not None:
+                if budget[0] <= 0:
+                    return _summary(db, run_id, resumed=resumed)
+                budget[0] -= 1
+            pacer.wait()
+            check_purchase(db, vtpass, run_id, purchase_id, timing=timing)
+
+
+def _next_batch(db: Database, run_id: str) -> list[str]:
+    with db.transaction() as session:
+        run = session.get(ReconciliationRun, run_id)
+        assert run is not None
+        query = select(Purchase.id).where(
+            Purchase.status.in_([s.value for s in FINAL]),
+            Purchase.completed_at >= run.window_start,
+            Purchase.completed_at < run.window_end,
+        )
+        if run.cursor_completed_at is not None:
+            query = query.where(
+                tuple_(Purchase.completed_at, Purchase.id)
+                > tuple_(run.cursor_completed_at, run.cursor_purchase_id)
+            )
+        return list(
+            session.execute(
+                query.order_by(Purchase.completed_at, Purchase.id).limit(BATCH)
+            ).scalars()
+        )
+
+
+def check_purchase(
+    db: Database, vtpass: Requerier, run_id: str, purchase_id: str, *, timing: Timing
+) -> Finding:
+    """Requery one purchase, record what VTPass says against what PayLink holds, move the cursor."""
+    with db.transaction() as session:
+        request_id = session.execute(
+            select(Purchase.request_id).where(Purchase.id == purchase_id)
+        ).scalar_one()
+    started = utcnow()
+    outcome = vtpass.requery(request_id)
+    with db.transaction() as session:
+        run = session.get(ReconciliationRun, run_id, with_for_update=True)
+        purchase = session.get(Purchase, purchase_id, with_for_update=True, populate_existing=True)
+        assert run is not None and run.status == "running" and purchase is not None
+        status = S(purchase.status)
+        comparison = compare(status, purchase.amount, outcome)
+        # Only a delivered purchase can move (to reversed); for any other the answer is
+        # audited, and one saying delivered is reported as a contradiction, never charged.
+        execution.apply_outcome(
+            session,
+            purchase_id,
+            outcome,
+            expected=S.DELIVERED,
+            expected_version=purchase.version,
+            operation="requery",
+            timing=timing,
+            actor=f"reconciliation:{run_id}",
+            failed_reverses=True,
+        )
+        refunded = comparison.finding.refunds and purchase.status == S.REVERSED
+        if comparison.finding is not Finding.AGREES:
+            action = "refunded" if refunded else "reported"
+            if comparison.finding is Finding.INCONCLUSIVE:
+                action = "none"
+            session.add(_finding_row(run_id, purchase, status, outcome, comparison, action))
+        if comparison.finding.is_disagreement:
+            log.error(
+                "reconciliation %s: purchase %s (request_id %s) disagrees with VTPass: %s; %s",
+                run_id,
+                purchase_id,
+                purchase.request_id,
+                comparison.note,
+                "refunded through the state machine" if refunded else "an operator must check it",
+            )
+        run.checked += 1
+        run.agreed += comparison.finding is Finding.AGREES
+        run.disagreements += comparison.finding.is_disagreement
+        run.inconclusive += comparison.finding is Finding.INCONCLUSIVE
+        run.refunded += refunded
+        run.cursor_completed_at = purchase.completed_at
+        run.cursor_purchase_id = purchase.id
+        run.updated_at = utcnow()
+    # As after any requery: notices received before it that this answer settles are closed.
+    followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
+    return comparison.finding
+
+
+def _finding_row(
+    run_id: str,
+    purchase: Purchase,
+    status: S,
+    outcome: Outcome,
+    comparison: Comparison,
+    action: str,
+) -> ReconciliationFinding:
+    amount = outcome.amount
+    if amount is not None and not (amount.is_finite() and abs(amount) <= _MAX_AMOUNT):
+        amount = None  # kept in the audited answer; the column cannot hold it
+    return ReconciliationFinding(
+        run_id=run_id,
+        purchase_id=purchase.id,
+        request_id=purchase.request_id,
+        finding=comparison.finding.value,
+        action=action,
+        paylink_status=status.value,
+        paylink_amount=purchase.amount,
+        vtpass_status=outcome.kind.value,
+        vtpass_code=storable(outcome.code, max_chars=16),
+        vtpass_amount=amount,
+        vtpass_transaction_id=storable(outcome.transaction_id, max_chars=128),
+        note=storable(comparison.note, max_chars=1000),
+    )
+
+
+def _finish(db: Database, run_id: str, *, resumed: bool) -> RunSummary:
+    with db.transaction() as session:
+        run = session.get(ReconciliationRun, run_id, with_for_update=True)
+        assert run is not None
+        if run.status == "running":
+            run.status, run.finished_at = "completed", utcnow()
+            run.updated_at = run.finished_at
+        log.log(
+            logging.ERROR if run.disagreements else logging.INFO,
+            "reconciliation run %s completed: %d checked, %d agree, %d disagree (%d refunded),"
+            " %d inconclusive",
+            run.id,
+            run.checked,
+            run.agreed,
+            run.disagreements,
+            run.refunded,
+            run.inconclusive,
+        )
+        return RunSummary.of(run, resumed=resumed)
+
+
+def _summary(db: Database, run_id: str, *, resumed: bool) -> RunSummary:
+    with db.transaction() as session:
+        run = session.get(ReconciliationRun, run_id)
+        assert run is not None
+        return RunSummary.of(run, resumed=resumed)

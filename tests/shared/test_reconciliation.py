@@ -1,0 +1,429 @@
+"""Reconciliation with VTPass on real PostgreSQL: against the simulator, and with scripted
+answers for what the simulator cannot do (charge another amount, deliver a failed purchase).
+
+What each test proves:
+- a silent reversal at VTPass (no callback) is found, alone, and refunded once;
+- a window where everything agrees reports 0 disagreements;
+- disagreements that are not "VTPass did not deliver" move no money; a failed answer about a
+  delivered purchase refunds it once;
+- a killed run resumes from its cursor and records every purchase exactly once;
+- never two runs at once (the lock, and the unique index behind it);
+- the pacer spaces requeries; the counter shows what the runs found.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from shared import ledger
+from shared.db import utcnow
+from shared.models import (
+    AuditEntry,
+    FloatReading,
+    Journal,
+    Purchase,
+    ReconciliationFinding,
+    ReconciliationRun,
+)
+from shared.products import PRODUCTS
+from shared.purchases import execution
+from shared.purchases.acceptance import accept_purchase
+from shared.purchases.pricing import PricedPurchase, PurchaseRequest
+from shared.reconcile import Pacer, RunInProgress, reconcile
+from shared.reconcile.run import exclusive
+from shared.vtpass import Outcome, OutcomeKind
+
+K = OutcomeKind
+FAST = 1000.0  # requeries per second: the tests do not wait on the rate limit
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_over(runtime, simulator):
+    """Each test starts with no unfinished run, a float that pays, and ends likewise."""
+
+    def finish_all() -> None:
+        with runtime.db.transaction() as session:
+            session.execute(
+                update(ReconciliationRun)
+                .where(ReconciliationRun.status == "running")
+                .values(status="completed", finished_at=utcnow())
+            )
+
+    finish_all()
+    simulator.control("POST", "config", BALANCE=100_000_000)
+    with runtime.db.transaction() as session:
+        session.add(FloatReading(balance=Decimal("100000000"), checked_at=utcnow()))
+    yield
+    finish_all()
+
+
+@dataclass
+class ScriptedVTPass:
+    """Answers pay with `pay_answer`, and requery per request id from `requery_answers`."""
+
+    pay_answer: Outcome | None = None
+    requery_answers: dict[str, Outcome] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
+
+    def pay(self, *, request_id: str, **_: object) -> Outcome:
+        assert self.pay_answer is not None
+        return self.pay_answer
+
+    def requery(self, request_id: str) -> Outcome:
+        self.asked.append(request_id)
+        return self.requery_answers[request_id]
+
+
+def answer(kind: OutcomeKind, amount: str | None = "100", **kw) -> Outcome:
+    return Outcome(
+        kind=kind,
+        code=kw.pop("code", "000"),
+        description=kw.pop("description", str(kind)),
+        amount=None if amount is None else Decimal(amount),
+        **kw,
+    )
+
+
+@pytest.fixture
+def bought(runtime, make_user):
+    """Buy one purchase of 100 from a wallet of 1000 (from the simulator unless `vtpass`)."""
+
+    def buy(phone: str = "08011111111", vtpass=None) -> str:
+        user = make_user()
+        with runtime.db.transaction() as session:
+            ledger.credit(
+                session,
+                user_id=user.id,
+                amount=Decimal("1000"),
+                reference=uuid.uuid4().hex,
+                actor="test",
+            )
+        amount = Decimal("100.00")
+        purchase_id = accept_purchase(
+            runtime.db,
+            user_id=user.id,
+            idempotency_key=uuid.uuid4().hex,
+            raw_body={},
+            request=PurchaseRequest(service_id="mtn", phone=phone, amount=amount),
+            price=lambda r: PricedPurchase(PRODUCTS["mtn"], amount, phone, None, None, None, None),
+            timing=runtime.timing,
+        ).purchase_id
+        execution.pay_purchase(
+            runtime.db, vtpass or runtime.vtpass, purchase_id, timing=runtime.timing
+        )
+        return purchase_id
+
+    return buy
+
+
+def load(runtime, purchase_id) -> Purchase:
+    with runtime.db.sessions() as session:
+        return session.get(Purchase, purchase_id)
+
+
+def journals(runtime, purchase_id) -> list[str]:
+    with runtime.db.sessions() as session:
+        return sorted(
+            session.execute(select(Journal.kind).where(Journal.purchase_id == purchase_id))
+            .scalars()
+            .all()
+        )
+
+
+def findings(runtime, run_id) -> list[ReconciliationFinding]:
+    with runtime.db.sessions() as session:
+        return list(
+            session.execute(
+                select(ReconciliationFinding).where(ReconciliationFinding.run_id == run_id)
+            ).scalars()
+        )
+
+
+def run(runtime, vtpass, since, **kw):
+    return reconcile(
+        runtime.db,
+        vtpass,
+        since=since,
+        until=kw.pop("until", utcnow()),
+        started_by="test",
+        timing=runtime.timing,
+        pacer=kw.pop("pacer", Pacer(FAST)),
+        **kw,
+    )
+
+
+def test_a_silent_reversal_at_vtpass_is_found_alone_and_refunded_once(
+    runtime, bought, simulator, ledger_ok, caplog
+):
+    since = utcnow()
+    ids = [bought() for _ in range(3)] + [bought(phone="08099990000")]
+    assert [load(runtime, i).status for i in ids] == ["delivered"] * 3 + ["failed"]
+    reversed_one = ids[1]
+    request_id = load(runtime, reversed_one).request_id
+    # VTPass reverses it and tells nobody: no callback, so PayLink still shows delivered.
+    simulator.control("POST", f"transactions/{request_id}/reverse", repeat_callbacks=0)
+    assert load(runtime, reversed_one).status == "delivered"
+
+    [summary] = run(runtime, runtime.vtpass, since)
+
+    assert (summary.status, summary.checked, summary.disagreements) == ("completed", 4, 1)
+    assert (summary.agreed, summary.refunded, summary.inconclusive) == (3, 1, 0)
+    [found] = findings(runtime, summary.id)
+    assert (found.purchase_id, found.finding, found.action) == (
+        reversed_one,
+        "reversed_at_vtpass",
+        "refunded",
+    )
+    assert (found.paylink_status, found.vtpass_status) == ("delivered", "reversed")
+    purchase = load(runtime, reversed_one)
+    assert purchase.status == "reversed"
+    assert journals(runtime, reversed_one) == ["capture", "hold", "refund"]
+    with runtime.db.sessions() as session:
+        assert ledger.balance(session, purchase.user_id) == ledger.Balance(
+            Decimal("1000.00"), Decimal("0.00")
+        )
+    assert any(r.levelname == "ERROR" and reversed_one in r.getMessage() for r in caplog.records)
+    ledger_ok()
+
+    # A second run over the same window: VTPass and PayLink now agree; still one refund.
+    [again] = run(runtime, runtime.vtpass, since, until=summary.window_end)
+    assert (again.checked, again.disagreements, again.refunded) == (4, 0, 0)
+    assert journals(runtime, reversed_one) == ["capture", "hold", "refund"]
+    ledger_ok()
+
+
+def test_a_window_where_everything_agrees_reports_no_disagreement(runtime, bought, ledger_ok):
+    since = utcnow()
+    ids = [bought() for _ in range(3)] + [bought(phone="08099990001") for _ in range(2)]
+    [summary] = run(runtime, runtime.vtpass, since)
+    assert (summary.checked, summary.agreed, summary.disagreements) == (len(ids), len(ids), 0)
+    assert findings(runtime, summary.id) == []
+    ledger_ok()
+
+
+def test_disagreements_other_than_not_delivered_move_no_money(runtime, bought, ledger_ok):
+    since = utcnow()
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    mismatch, delivered_failed = bought(vtpass=vtpass), bought(vtpass=vtpass)
+    unknown = bought(vtpass=vtpass)
+    vtpass.pay_answer = answer(K.FAILED, amount=None, code="016")
+    failed_delivered = bought(vtpass=vtpass)
+    before = {i: journals(runtime, i) for i in (mismatch, unknown, failed_delivered)}
+    rid = {i: load(runtime, i).request_id for i in (mismatch, delivered_failed, unknown)}
+    vtpass.requery_answers = {
+        rid[mismatch]: answer(K.DELIVERED, "150"),
+        rid[delivered_failed]: answer(K.FAILED, amount=None, code="016"),
+        rid[unknown]: answer(K.NOT_FOUND, amount=None, code="015"),
+        load(runtime, failed_delivered).request_id: answer(K.DELIVERED),
+    }
+
+    [summary] = run(runtime, vtpass, since)
+
+    assert (summary.checked, summary.disagreements, summary.refunded) == (4, 4, 1)
+    got = {f.purchase_id: (f.finding, f.action) for f in findings(runtime, summary.id)}
+    assert got == {
+        mismatch: ("amount_mismatch", "reported"),
+        delivered_failed: ("failed_at_vtpass", "refunded"),
+        unknown: ("unknown_at_vtpass", "reported"),
+        failed_delivered: ("delivered_at_vtpass", "reported"),
+    }
+    # Reported ones keep their status and their money exactly as they were.
+    assert [load(runtime, i).status for i in (mismatch, unknown, failed_delivered)] == [
+        "delivered",
+        "delivered",
+        "failed",
+    ]
+    assert {i: journals(runtime, i) for i in before} == before
+    # VTPass says it failed a purchase PayLink delivered: reversed, refunded once.
+    assert load(runtime, delivered_failed).status == "reversed"
+    assert (
+        load(runtime, delivered_failed)
+        .history[-1]
+        .reason.startswith("VTPass reports it failed after delivery")
+    )
+    assert journals(runtime, delivered_failed) == ["capture", "hold", "refund"]
+    with runtime.db.sessions() as session:
+        contradiction = session.execute(
+            select(AuditEntry).where(
+                AuditEntry.purchase_id == failed_delivered,
+                AuditEntry.action == "vtpass.contradiction",
+            )
+        ).scalar_one()
+    assert contradiction.detail["answer"] == "delivered"
+    ledger_ok()
+
+
+class Killed(Exception):
+    """Stands in for the process dying."""
+
+
+@dataclass
+class DiesAfter:
+    """A VTPass client that dies after its `k`-th answer arrived, before it was recorded."""
+
+    inner: object
+    k: int
+    asked: list[str] = field(default_factory=list)
+
+    def requery(self, request_id: str) -> Outcome:
+        self.asked.append(request_id)
+        outcome = self.inner.requery(request_id)  # type: ignore[attr-defined]
+        if len(self.asked) == self.k:
+            raise Killed
+        return outcome
+
+
+def reconciliation_exchanges(runtime, run_id) -> dict[str, int]:
+    with runtime.db.sessions() as session:
+        rows = session.execute(
+            select(AuditEntry.purchase_id).where(
+                AuditEntry.action == "vtpass.requery",
+                AuditEntry.actor == f"reconciliation:{run_id}",
+            )
+        ).scalars()
+        counts: dict[str, int] = {}
+        for purchase_id in rows:
+            counts[purchase_id] = counts.get(purchase_id, 0) + 1
+        return counts
+
+
+def test_a_killed_run_resumes_from_its_cursor_and_checks_every_purchase_once(
+    runtime, bought, ledger_ok
+):
+    since = utcnow()
+    ids = [bought() for _ in range(6)]
+    dying = DiesAfter(runtime.vtpass, k=4)
+    with pytest.raises(Killed):
+        run(runtime, dying, since)
+    with runtime.db.sessions() as session:
+        left = session.execute(
+            select(ReconciliationRun).where(ReconciliationRun.status == "running")
+        ).scalar_one()
+    assert left.checked == 3  # the 4th answer arrived but was never recorded
+
+    resumer = DiesAfter(runtime.vtpass, k=10**6)
+    [summary] = run(runtime, resumer, since=None)  # the beat's resume: no new window
+
+    assert (summary.id, summary.status, summary.resumed) == (left.id, "completed", True)
+    assert (summary.checked, summary.agreed) == (6, 6)
+    # The resumed run asked only what was not yet recorded: the 4th again, then the rest.
+    assert dying.asked[3] == resumer.asked[0]
+    assert len(resumer.asked) == 3
+    assert reconciliation_exchanges(runtime, left.id) == {i: 1 for i in ids}
+    ledger_ok()
+
+
+def test_a_run_stopped_after_k_purchases_is_resumed_before_a_new_one_starts(runtime, bought):
+    since = utcnow()
+    ids = [bought() for _ in range(5)]
+    until = utcnow()
+    [first] = run(runtime, runtime.vtpass, since, until=until, limit=2)
+    assert (first.status, first.checked) == ("running", 2)
+    later = run(runtime, runtime.vtpass, since, until=until)
+    assert [(s.id, s.status, s.checked, s.resumed) for s in later] == [
+        (first.id, "completed", 5, True),
+        (later[1].id, "completed", 5, False),
+    ]
+    assert reconciliation_exchanges(runtime, first.id) == {i: 1 for i in ids}
+
+
+def test_never_two_runs_at_once(runtime, bought):
+    since = utcnow()
+    bought(), bought()
+    entered, release = threading.Event(), threading.Event()
+
+    def held_sleep(_seconds: float) -> None:
+        entered.set()
+        assert release.wait(30)
+
+    # The first run holds the lock while it waits on its rate limit between two requeries.
+    pacer = Pacer(0.001, sleep=held_sleep)
+    results: list = []
+    first = threading.Thread(
+        target=lambda: results.append(run(runtime, runtime.vtpass, since, pacer=pacer))
+    )
+    first.start()
+    try:
+        assert entered.wait(30)
+        with pytest.raises(RunInProgress):
+            run(runtime, runtime.vtpass, since)
+    finally:
+        release.set()
+        first.join(30)
+    [summary] = results[0]
+    assert (summary.status, summary.checked) == ("completed", 2)
+
+
+def test_the_database_refuses_a_second_running_run(runtime):
+    now = utcnow()
+    with runtime.db.transaction() as session:
+        session.add(
+            ReconciliationRun(
+                window_start=now - timedelta(hours=1), window_end=now, started_by="test"
+            )
+        )
+    with pytest.raises(IntegrityError), runtime.db.transaction() as session:
+        session.add(
+            ReconciliationRun(
+                window_start=now - timedelta(hours=1), window_end=now, started_by="test"
+            )
+        )
+
+
+def test_the_lock_is_free_again_after_a_run_fails(runtime):
+    with pytest.raises(ZeroDivisionError), exclusive(runtime.db):
+        raise ZeroDivisionError
+    with exclusive(runtime.db):
+        pass
+
+
+def test_the_pacer_spaces_calls_by_the_configured_rate():
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    pacer = Pacer(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        pacer.wait()
+    assert slept == [0.25, 0.25]
+    now[0] += 10  # a slow VTPass answer already spent the wait
+    pacer.wait()
+    assert slept == [0.25, 0.25]
+
+
+def test_the_counter_shows_disagreements_by_finding(runtime, bought):
+    from api.metrics import reconciliation_metrics
+
+    def counted() -> dict[str, float]:
+        [counter, _age] = reconciliation_metrics(runtime)
+        return {s.labels["finding"]: s.value for s in counter.samples if s.name.endswith("_total")}
+
+    before = counted()
+    assert set(before) == {
+        "amount_mismatch",
+        "reversed_at_vtpass",
+        "failed_at_vtpass",
+        "unknown_at_vtpass",
+        "delivered_at_vtpass",
+    }
+    since = utcnow()
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    purchase_id = bought(vtpass=vtpass)
+    vtpass.requery_answers = {load(runtime, purchase_id).request_id: answer(K.DELIVERED, "7")}
+    run(runtime, vtpass, since)
+    after = counted()
+    assert after["amount_mismatch"] == before["amount_mismatch"] + 1
+    assert {k: v for k, v in after.items() if k != "amount_mismatch"} == {
+        k: v for k, v in before.items() if k != "amount_mismatch"
+    }
