@@ -49,6 +49,7 @@ from kombu import Exchange, Queue
 
 from shared import logs, telemetry
 from shared.config import Settings
+from workers.redis_broker import reuse_channel_clients
 
 RETRY_BACKOFF_MAX = 30
 VISIBILITY_TIMEOUT = 3600
@@ -201,6 +202,8 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    if not settings.broker_is_amqp:
+        reuse_channel_clients()
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config(settings))
     celery_app.set_default()
