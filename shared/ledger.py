@@ -76,7 +76,10 @@ def balance(session: Session, user_id: str) -> Balance:
 # Move a user's side of a journal in one statement: lock the user's accounts of the movement
 # (always in kind order, so two movers of one wallet never deadlock), then change both
 # balances only if the debited one covers the amount, as read under that lock. All or
-# nothing: when it does not cover it, no row changes and nothing comes back.
+# nothing: when it does not cover it, no row changes and nothing comes back. The new balance
+# is computed from `locked` (the row as read under the lock), never from `a`: after waiting
+# for another writer, `a` is first read from the statement's older snapshot, and the CHECK on
+# a balance computed from it could refuse a hold the fresh balance covers.
 _MOVE_USER_BALANCES = text(
     """
     WITH locked AS MATERIALIZED (
@@ -86,7 +89,7 @@ _MOVE_USER_BALANCES = text(
         FOR UPDATE
     )
     UPDATE accounts AS a
-    SET balance = a.balance + CASE WHEN a.kind = :debit THEN -(:amount) ELSE :amount END
+    SET balance = locked.balance + CASE WHEN locked.kind = :debit THEN -(:amount) ELSE :amount END
     FROM locked
     WHERE a.id = locked.id
       AND NOT EXISTS (SELECT 1 FROM locked WHERE kind = :debit AND balance < :amount)

@@ -70,7 +70,12 @@ def instrument_app(app: Flask, settings: Settings, engine: Engine) -> bool:
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
-    FlaskInstrumentor.instrument_app(app, request_hook=_scrub_span, tracer_provider=provider)
+    # At the response: the instrumentation sets the URL attributes after its request hook.
+    FlaskInstrumentor.instrument_app(
+        app,
+        response_hook=lambda span, _status, _headers: _scrub_span(span),
+        tracer_provider=provider,
+    )
     with _lock:
         # The instrumentor traces the engines of its first call; later apps in one process
         # (tests) keep theirs untraced rather than patching engine creation globally.
@@ -106,7 +111,10 @@ def _start(settings: Settings) -> TracerProvider:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        provider = TracerProvider(resource=Resource.create({"service.name": "paylink"}))
+        resource = Resource.create()  # OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES, if set
+        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+            resource = resource.merge(Resource({"service.name": "paylink"}))
+        provider = TracerProvider(resource=resource)
         if _exporter_for_tests is not None:
             provider.add_span_processor(SimpleSpanProcessor(_exporter_for_tests))
         else:
@@ -116,7 +124,13 @@ def _start(settings: Settings) -> TracerProvider:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
             # Tests keep the process-wide provider untouched (it can be set only once).
             trace.set_tracer_provider(provider)
-        RequestsInstrumentor().instrument(tracer_provider=provider, request_hook=_scrub_span)
+        # Before the call (an exception ends the span with what was set then) and after the
+        # answer (the instrumentation sets its URL attributes again).
+        RequestsInstrumentor().instrument(
+            tracer_provider=provider,
+            request_hook=lambda span, _request: _scrub_span(span),
+            response_hook=lambda span, _request, _response: _scrub_span(span),
+        )
         CeleryInstrumentor().instrument(tracer_provider=provider)
         _provider = provider
         log.info("tracing on: OTLP spans to %s", settings.otel_exporter_otlp_endpoint)
@@ -144,7 +158,7 @@ def stop(app: Flask | None = None) -> None:
         _provider = None
 
 
-def _scrub_span(span: Any, _request: Any) -> None:
+def _scrub_span(span: Any) -> None:
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)

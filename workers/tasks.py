@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
@@ -104,12 +103,21 @@ def check_vtpass_float() -> str:
     return str(reading.balance)
 
 
+# One task works on a run this long, then hands on to the next (a message unacked for 30 min
+# makes RabbitMQ drop the worker's channel; Redis redelivers after the visibility timeout).
+RECONCILE_SLICE_S = 240.0
+
+
 @shared_task(name="maintenance.reconcile")
 def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
-    """Requery the purchases that became final in the last window (or resume a killed run)."""
+    """Requery the purchases that became final since the last run (or resume a killed run)."""
     rt = _runtime()
     s = rt.settings
-    since = None if resume_only else utcnow() - timedelta(hours=s.reconcile_window_h)
+    since = (
+        None
+        if resume_only
+        else reconciliation.next_window_start(rt.db, now=utcnow(), hours=s.reconcile_window_h)
+    )
     try:
         runs = reconciliation.reconcile(
             rt.db,
@@ -118,12 +126,17 @@ def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
             started_by="beat",
             timing=rt.timing,
             pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
+            time_limit_s=RECONCILE_SLICE_S,
         )
     except reconciliation.RunInProgress:
         # Every ten minutes during a long run the resume entry lands here: that is normal.
         if not resume_only:
             log.warning("the daily reconciliation did not start: another run is going on")
         return {"skipped": "another reconciliation is running"}
-    # A purchase the reconciliation reversed has a purchase.reversed event to deliver.
-    publish_due_webhooks()
+    # A purchase the reconciliation reversed may have a purchase.reversed event to deliver.
+    if take_recorded_deliveries():
+        publish_due_webhooks()
+    if any(run.status == "running" for run in runs):
+        # The next slice at once; if this publish is lost, the resume entry continues it.
+        reconcile_with_vtpass.delay(resume_only=True)
     return {run.id: run.status for run in runs}

@@ -13,6 +13,10 @@ A requery that times out, answers 5xx, 083/099 or fails to record settles nothin
 the sweeper requeries the purchase on the REQUERY_DELAYS steps; when they run out the notice
 is closed with an audit entry and an operator alert, never silently.
 
+A notice about a purchase that already ended failed or reversed (its money back with the
+customer) is closed at its first follow-up: no requery can change that purchase. If it claims
+a failed purchase was delivered, VTPass and PayLink disagree about money: audited, alerted.
+
 A notice about a request_id the purchase has since replaced (`superseded_request_ids`, renewed
 after Lagos midnight once VTPass proved it never had it) is followed up the same way, but no
 answer about the current id can settle it: VTPass speaking of an id it said it never had is
@@ -90,6 +94,56 @@ def settle(db: Database, *, request_id: str, answer: OutcomeKind, started: datet
     return closed
 
 
+# A notice is about a purchase by its current request_id or one it superseded.
+_ABOUT = or_(
+    Purchase.request_id == VTPassCallback.request_id,
+    Purchase.superseded_request_ids.contains(func.jsonb_build_array(VTPassCallback.request_id)),
+)
+
+
+def _close_on_undone(session: Any, *, now: datetime, first_after: timedelta, limit: int) -> None:
+    """Close open notices about failed or reversed purchases; alert on a failed one delivered."""
+    rows = session.execute(
+        select(VTPassCallback, Purchase)
+        .join(Purchase, _ABOUT)
+        .where(
+            VTPassCallback.handled_at.is_(None),
+            VTPassCallback.received_at < now - first_after,
+            Purchase.status.in_([s.value for s in _UNDONE_STATUSES]),
+        )
+        .order_by(VTPassCallback.id)
+        .limit(limit)
+        .with_for_update(of=VTPassCallback, skip_locked=True)
+    ).all()
+    for notice, purchase in rows:
+        notice.handled_at = now
+        # A reversed purchase was delivered before: a late "delivered" notice is old news.
+        delivered = claim(notice.body) is OutcomeKind.DELIVERED
+        if purchase.status != PurchaseStatus.FAILED or not delivered:
+            continue
+        audit.record(
+            session,
+            actor="sweeper",
+            action="vtpass.notice_contradiction",
+            purchase_id=purchase.id,
+            user_id=purchase.user_id,
+            detail={
+                "request_id": notice.request_id,
+                "notice_id": notice.id,
+                "claimed": OutcomeKind.DELIVERED.value,
+                "status": purchase.status,
+            },
+        )
+        log.error(
+            "VTPass notice %s says request_id %s was delivered, but purchase %s is %s (the"
+            " customer has the money back); an operator must check it with VTPass",
+            notice.id,
+            notice.request_id,
+            purchase.id,
+            purchase.status,
+        )
+
+
 def due(
     db: Database,
     *,
@@ -107,17 +161,10 @@ def due(
     now = now or utcnow()
     purchases: list[str] = []
     with db.transaction() as session:
+        _close_on_undone(session, now=now, first_after=first_after, limit=limit)
         rows = session.execute(
             select(VTPassCallback, Purchase)
-            .join(
-                Purchase,
-                or_(
-                    Purchase.request_id == VTPassCallback.request_id,
-                    Purchase.superseded_request_ids.contains(
-                        func.jsonb_build_array(VTPassCallback.request_id)
-                    ),
-                ),
-            )
+            .join(Purchase, _ABOUT)
             .where(
                 VTPassCallback.handled_at.is_(None),
                 Purchase.status.in_([s.value for s in REQUERYABLE]),

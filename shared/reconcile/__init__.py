@@ -10,7 +10,14 @@ and exclusive (`run`). Started by `python -m shared.reconcile --since 24h` or th
 """
 
 from shared.reconcile.compare import Comparison, Finding, compare
-from shared.reconcile.run import Pacer, RunInProgress, RunSummary, reconcile, unfinished_run
+from shared.reconcile.run import (
+    Pacer,
+    RunInProgress,
+    RunSummary,
+    next_window_start,
+    reconcile,
+    unfinished_run,
+)
 
 __all__ = [
     "Comparison",
@@ -19,6 +26,7 @@ __all__ = [
     "RunInProgress",
     "RunSummary",
     "compare",
+    "next_window_start",
     "reconcile",
     "unfinished_run",
 ]

@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import lazyload
 
 from shared.audit import storable
 from shared.callbacks import followups
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 # pg_try_advisory_lock key of the reconciliation ("PLRECON" in ASCII, well inside bigint).
 LOCK_KEY = 0x504C5245434F4E
 BATCH = 200
+# The beat's window reaches back to the end of the last run, minus this, at most MAX_CATCH_UP.
+OVERLAP = timedelta(hours=1)
+MAX_CATCH_UP = timedelta(days=7)
 
 
 # The largest amount a NUMERIC(18, 2) column holds; a larger figure from VTPass is not stored.
@@ -110,6 +114,24 @@ class RunSummary:
         )
 
 
+@dataclass
+class _Budget:
+    """How many more purchases this call may check, and until when (None: no limit)."""
+
+    left: int | None
+    stop_at: float | None = None  # time.monotonic()
+
+    def take(self) -> bool:
+        if self.stop_at is not None and time.monotonic() >= self.stop_at:
+            return False
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
 @contextmanager
 def exclusive(db: Database) -> Iterator[None]:
     """Hold the reconciliation lock for the block, or raise RunInProgress at once."""
@@ -123,8 +145,11 @@ def exclusive(db: Database) -> Iterator[None]:
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
-            conn.commit()
+            try:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.commit()
+            except Exception:  # noqa: BLE001 - a broken connection: the lock dies with it
+                conn.invalidate()
 
 
 def reconcile(
@@ -137,14 +162,15 @@ def reconcile(
     timing: Timing,
     pacer: Pacer,
     limit: int | None = None,
+    time_limit_s: float | None = None,
 ) -> list[RunSummary]:
     """Finish any run a killed process left, then (with `since`) run the window asked for.
 
-    `limit` stops after that many purchases (the run stays `running`, to be resumed).
-    Raises RunInProgress when another process is reconciling.
+    `limit` (purchases) and `time_limit_s` stop this call early: the run stays `running`, to
+    be resumed. Raises RunInProgress when another process is reconciling.
     """
     summaries: list[RunSummary] = []
-    budget = [limit]
+    budget = _Budget(limit, None if time_limit_s is None else time.monotonic() + time_limit_s)
     with exclusive(db):
         left = unfinished_run(db)
         if left is not None:
@@ -156,6 +182,27 @@ def reconcile(
             run_id = _start(db, since=since, until=until or utcnow(), started_by=started_by)
             summaries.append(_work(db, vtpass, run_id, timing, pacer, budget, resumed=False))
     return summaries
+
+
+def next_window_start(db: Database, *, now: datetime, hours: float) -> datetime:
+    """Where the beat's next run starts: `hours` back, or further, to where the last run ended.
+
+    A day whose run never started (the beat was down, a long run held the lock) is then
+    covered by the next one: no gaps, whatever happened. An hour of overlap covers purchases
+    that committed a moment after their completion time; at most `MAX_CATCH_UP` back.
+    """
+    with db.transaction() as session:
+        last_end = (
+            session.execute(
+                select(ReconciliationRun.window_end).order_by(ReconciliationRun.window_end.desc())
+            )
+            .scalars()
+            .first()
+        )
+    since = now - timedelta(hours=hours)
+    if last_end is not None:
+        since = min(since, last_end - OVERLAP)
+    return max(since, now - MAX_CATCH_UP)
 
 
 def unfinished_run(db: Database) -> str | None:
@@ -194,7 +241,7 @@ def _work(
     run_id: str,
     timing: Timing,
     pacer: Pacer,
-    budget: list[int | None],
+    budget: _Budget,
     *,
     resumed: bool,
 ) -> RunSummary:
@@ -203,10 +250,8 @@ def _work(
         if not batch:
             return _finish(db, run_id, resumed=resumed)
         for purchase_id in batch:
-            if budget[0] is not None:
-                if budget[0] <= 0:
-                    return _summary(db, run_id, resumed=resumed)
-                budget[0] -= 1
+            if not budget.take():
+                return _summary(db, run_id, resumed=resumed)
             pacer.wait()
             check_purchase(db, vtpass, run_id, purchase_id, timing=timing)
 
@@ -244,7 +289,14 @@ def check_purchase(
     outcome = vtpass.requery(request_id)
     with db.transaction() as session:
         run = session.get(ReconciliationRun, run_id, with_for_update=True)
-        purchase = session.get(Purchase, purchase_id, with_for_update=True, populate_existing=True)
+        # The history is loaded only if a transition needs it for its event.
+        purchase = session.get(
+            Purchase,
+            purchase_id,
+            with_for_update=True,
+            populate_existing=True,
+            options=[lazyload(Purchase.history)],
+        )
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
         comparison = compare(status, purchase.amount, outcome)

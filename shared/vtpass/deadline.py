@@ -14,6 +14,7 @@ resolving, connecting and the TLS handshake happen before it and no request byte
 
 from __future__ import annotations
 
+import contextvars
 import socket
 import threading
 from collections.abc import Callable
@@ -82,8 +83,8 @@ class _Gate:
             try:
                 # The plain socket call, even under TLS: the thread reading it just ends.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+            except (OSError, TypeError):
+                pass  # already closed, or not a plain socket: its own timeouts end it
         return False
 
 
@@ -110,7 +111,9 @@ def call_within(deadline: float, call: Callable[[], T], *, guarded: bool) -> T:
             gate.finish()
             done.set()
 
-    threading.Thread(target=run, name="vtpass-call", daemon=True).start()
+    # In a copy of the caller's context: its log fields and its trace span go along.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="vtpass-call", daemon=True).start()
     if not done.wait(deadline):
         never_sent = gate.abandon()
         # An answer that came whole just as the deadline passed still counts; an error now

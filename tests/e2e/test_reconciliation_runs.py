@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -61,7 +62,10 @@ def test_the_command_finds_a_silent_reversal_alone_and_it_is_refunded_once(
     user = make_user()
     fund(user, "1000")
     failed = settle(
-        user, buy(user, service_id="airtel", phone="08031234567", amount="100").get_json()["id"]
+        user,
+        buy(
+            user, service_id="airtel", phone=f"0803{random.randrange(10**7):07d}", amount="100"
+        ).get_json()["id"],
     )
     assert [p["status"] for _, p in bought] + [failed["status"]] == ["delivered"] * 3 + ["failed"]
     victim_user, victim = bought[1]
@@ -70,8 +74,12 @@ def test_the_command_finds_a_silent_reversal_alone_and_it_is_refunded_once(
     done = run_command(worker_env, "--since", since.isoformat(), "--rate", "50")
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "4 checked, 3 agree, 1 disagree (1 refunded), 0 inconclusive" in done.stdout
+    # The package's worker may settle other tests' purchases inside the window: they agree.
+    assert " 1 disagree (1 refunded), 0 inconclusive" in done.stdout
     run_id = done.stdout.split()[0]
+    with runtime.db.sessions() as session:
+        made = session.get(ReconciliationRun, run_id)
+        assert made.checked >= 4 and made.agreed == made.checked - 1
     after = client.get(f"/api/v1/purchases/{victim['id']}", headers=victim_user.headers)
     assert after.get_json()["status"] == "reversed"
     assert client.get("/api/v1/wallet", headers=victim_user.headers).get_json()["available"] == (
@@ -147,7 +155,7 @@ def test_a_sigkilled_run_is_resumed_and_every_purchase_is_recorded_once(
 
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{left.id} completed (resumed)" in done.stdout
-    assert f"{len(ids)} checked, {len(ids)} agree, 0 disagree" in done.stdout
+    assert " 0 disagree (0 refunded), 0 inconclusive" in done.stdout
     with runtime.db.sessions() as session:
         recorded = session.execute(
             select(AuditEntry.purchase_id).where(
@@ -159,5 +167,7 @@ def test_a_sigkilled_run_is_resumed_and_every_purchase_is_recorded_once(
         for purchase_id in recorded:
             counts[purchase_id] = counts.get(purchase_id, 0) + 1
     # A purchase whose answer arrived as the process died is asked again, recorded once.
-    assert counts == {i: 1 for i in ids}
+    assert set(ids) <= set(counts) and set(counts.values()) == {1}
+    with runtime.db.sessions() as session:
+        assert session.get(ReconciliationRun, left.id).checked == len(counts)
     ledger_ok()

@@ -275,3 +275,77 @@ def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minut
             now = notice.next_followup_at + timedelta(seconds=1)
     assert open_notices(runtime, delivered) == []
     assert now - arrived <= timedelta(minutes=20)
+
+
+@pytest.fixture
+def failed(runtime, make_user):
+    """An airtime purchase of 100 that VTPass answered failed (the funds released)."""
+    user = make_user()
+    with runtime.db.transaction() as session:
+        ledger.credit(
+            session, user_id=user.id, amount=Decimal(1000), reference=uuid.uuid4().hex, actor="t"
+        )
+    purchase_id = accept_purchase(
+        runtime.db,
+        user_id=user.id,
+        idempotency_key=uuid.uuid4().hex,
+        raw_body={},
+        request=PurchaseRequest(service_id="mtn", phone="08011111111", amount=Decimal(100)),
+        price=lambda r: PricedPurchase(
+            PRODUCTS["mtn"], Decimal("100.00"), "08011111111", None, None, None, None
+        ),
+        timing=TIMING,
+    ).purchase_id
+    execution.pay_purchase(
+        runtime.db,
+        ScriptedVTPass(answer(OutcomeKind.FAILED, code="016")),
+        purchase_id,
+        timing=TIMING,
+    )
+    assert load(runtime, purchase_id).status == "failed"
+    return purchase_id
+
+
+def notice(runtime, purchase_id: str, status: str, code: str) -> None:
+    body = {
+        "type": "transaction-update",
+        "data": {
+            "code": code,
+            "requestId": load(runtime, purchase_id).request_id,
+            "marker": uuid.uuid4().hex,
+            "content": {"transactions": {"status": status, "transactionId": "174159"}},
+        },
+    }
+    # Nothing to requery now: the purchase is final.
+    assert callbacks.receive_notice(runtime.db, runtime.catalog, body) is None
+
+
+def contradictions(runtime, purchase_id: str) -> int:
+    with runtime.db.sessions() as session:
+        return len(
+            session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.purchase_id == purchase_id,
+                    AuditEntry.action == "vtpass.notice_contradiction",
+                )
+            ).all()
+        )
+
+
+def test_a_delivered_notice_about_a_failed_purchase_is_closed_audited_and_alerted(
+    runtime, failed, caplog
+):
+    """The customer has the money back and VTPass says it delivered: never left open
+    silently."""
+    notice(runtime, failed, "delivered", "000")
+    assert failed not in due(runtime)  # nothing a requery could change
+    assert open_notices(runtime, failed) == []
+    assert contradictions(runtime, failed) == 1
+    assert any("says request_id" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_notice_about_a_failed_purchase_is_closed_quietly(runtime, failed):
+    notice(runtime, failed, "failed", "016")
+    due(runtime)
+    assert open_notices(runtime, failed) == []
+    assert contradictions(runtime, failed) == 0

@@ -9,10 +9,15 @@ What each test proves:
 - a killed run resumes from its cursor and records every purchase exactly once;
 - never two runs at once (the lock, and the unique index behind it);
 - the pacer spaces requeries; the counter shows what the runs found.
+
+The module has a database of its own: a worker another test left running sweeps the session's
+database, and would finish other purchases inside these windows.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +28,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from shared import ledger
+from shared import ledger, users
 from shared.db import utcnow
 from shared.models import (
     AuditEntry,
@@ -39,10 +44,48 @@ from shared.purchases.acceptance import accept_purchase
 from shared.purchases.pricing import PricedPurchase, PurchaseRequest
 from shared.reconcile import Pacer, RunInProgress, reconcile
 from shared.reconcile.run import exclusive
+from shared.runtime import Runtime
 from shared.vtpass import Outcome, OutcomeKind
+from standalone import services
+from tests.conftest import migrated_database
 
 K = OutcomeKind
 FAST = 1000.0  # requeries per second: the tests do not wait on the rate limit
+
+
+@pytest.fixture(scope="module")
+def runtime(pg_admin_url, settings):
+    """This module's own database (migrated with Alembic), with the session's simulator."""
+    name = f"paylink_recon_{os.getpid()}"
+    url = migrated_database(pg_admin_url, name)
+    rt = Runtime(settings.with_overrides(database_url=url))
+    yield rt
+    rt.close()
+    services.drop_database(pg_admin_url, name)
+
+
+@pytest.fixture
+def ledger_ok(runtime):
+    def check() -> None:
+        with runtime.db.sessions() as session:
+            assert ledger.check_invariants(session) == []
+
+    return check
+
+
+_users = itertools.count()
+
+
+@pytest.fixture
+def make_user(runtime):
+    def make():
+        return users.register_user(
+            runtime.db,
+            email=f"recon{next(_users)}-{uuid.uuid4().hex[:8]}@example.com",
+            password="correct-horse-42",
+        )
+
+    return make
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,9 @@
 """The sweeper's and the callback path's scans use indexes, not a scan of every purchase.
 
-100k purchases (almost all final, as in a live database) and 100k handled callbacks are
-inserted with generate_series, the tables analysed, and each query's plan must not read the
-big table sequentially. The SQL mirrors shared/purchases/sweeper.py and shared/callbacks.py.
+100k purchases (almost all final, one in ten failed, as in a live database) and 100k handled
+callbacks are inserted with generate_series, the tables analysed, and each query's plan must
+not read the big table sequentially. The SQL mirrors shared/purchases/sweeper.py and
+shared/callbacks/.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ INSERT INTO purchases (id, user_id, status, category, service_id, amount, phone,
     next_attempt_at, pending_since, completed_at)
 SELECT 'pur_' || g, 'usr_plan',
     CASE WHEN g % 1000 = 0 THEN 'pending' WHEN g % 1000 = 1 THEN 'queued'
-         WHEN g % 1000 = 2 THEN 'processing' ELSE 'delivered' END,
+         WHEN g % 1000 = 2 THEN 'processing' WHEN g % 10 = 5 THEN 'failed'
+         ELSE 'delivered' END,
     'airtime', 'mtn', 100, '08011111111', 'req_' || g,
     CASE WHEN g % 500 = 0 THEN jsonb_build_array('old_' || g) ELSE '[]'::jsonb END,
     1, 0, 1, now(), now(),
@@ -76,6 +78,16 @@ QUERIES = {
         AND (vtpass_callbacks.next_followup_at IS NULL
              AND vtpass_callbacks.received_at < now() - interval '1 minute'
              OR vtpass_callbacks.next_followup_at <= now())
+        ORDER BY vtpass_callbacks.id LIMIT 500
+        FOR UPDATE OF vtpass_callbacks SKIP LOCKED""",
+    # followups._close_on_undone: open notices about failed or reversed purchases.
+    "notices about undone purchases": """
+        SELECT vtpass_callbacks.id, purchases.id FROM vtpass_callbacks
+        JOIN purchases ON purchases.request_id = vtpass_callbacks.request_id
+            OR purchases.superseded_request_ids @> jsonb_build_array(vtpass_callbacks.request_id)
+        WHERE vtpass_callbacks.handled_at IS NULL
+        AND vtpass_callbacks.received_at < now() - interval '1 minute'
+        AND purchases.status IN ('failed', 'reversed')
         ORDER BY vtpass_callbacks.id LIMIT 500
         FOR UPDATE OF vtpass_callbacks SKIP LOCKED""",
 }

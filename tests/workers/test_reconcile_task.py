@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from celery.schedules import crontab
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 
 from shared import ledger
 from shared.config import ConfigError
 from shared.db import utcnow
-from shared.models import FloatReading, ReconciliationRun
+from shared.models import AuditEntry, FloatReading, ReconciliationRun
 from shared.products import PRODUCTS
 from shared.purchases import execution
 from shared.purchases.acceptance import accept_purchase
 from shared.purchases.pricing import PricedPurchase, PurchaseRequest
-from shared.reconcile import Pacer, reconcile
+from shared.reconcile import Pacer, next_window_start, reconcile
 from shared.reconcile.run import exclusive
 from workers.celery_app import celery_config
 from workers.tasks import reconcile_with_vtpass
@@ -102,6 +103,19 @@ def test_the_resume_task_finishes_a_run_left_unfinished(runtime, two_delivered):
     )
     assert left.status == "running"
     assert reconcile_with_vtpass.apply(kwargs={"resume_only": True}).get() == {left.id: "completed"}
+    # (A worker another test left running may finish more purchases inside the window.)
+    with runtime.db.sessions() as session:
+        assert session.get(ReconciliationRun, left.id).checked >= len(ids)
+        recorded = (
+            session.execute(
+                select(AuditEntry.purchase_id).where(
+                    AuditEntry.actor == f"reconciliation:{left.id}"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert all(recorded.count(i) == 1 for i in ids)
     # Nothing left to resume: the resume entry does nothing.
     assert reconcile_with_vtpass.apply(kwargs={"resume_only": True}).get() == {}
 
@@ -110,3 +124,67 @@ def test_the_task_stands_aside_while_another_run_holds_the_lock(runtime):
     with exclusive(runtime.db):
         result = reconcile_with_vtpass.apply(kwargs={"resume_only": True}).get()
     assert result == {"skipped": "another reconciliation is running"}
+
+
+@pytest.fixture
+def far_future_run(runtime):
+    """Make a run whose window ends at `end` (after every real one); deleted afterwards."""
+    made: list[str] = []
+
+    def make(end: datetime) -> None:
+        with runtime.db.transaction() as session:
+            run = ReconciliationRun(
+                status="completed",
+                window_start=end - timedelta(hours=25),
+                window_end=end,
+                started_by="test",
+                finished_at=end,
+            )
+            session.add(run)
+            session.flush()
+            made.append(run.id)
+
+    yield make
+    with runtime.db.transaction() as session:
+        session.execute(delete(ReconciliationRun).where(ReconciliationRun.id.in_(made)))
+
+
+FUTURE = datetime(2031, 1, 10, 1, 0, tzinfo=UTC)
+
+
+def test_the_next_window_reaches_back_to_where_the_last_run_ended(runtime, far_future_run):
+    # Yesterday's run: the usual 25 hours.
+    far_future_run(FUTURE - timedelta(hours=24))
+    assert next_window_start(runtime.db, now=FUTURE, hours=25) == FUTURE - timedelta(hours=25)
+    # A day missed (the beat was down): the next run covers it too, with an hour's overlap.
+    far_future_run(FUTURE + timedelta(days=2))
+    later = FUTURE + timedelta(days=4)
+    assert next_window_start(runtime.db, now=later, hours=25) == (
+        FUTURE + timedelta(days=2) - timedelta(hours=1)
+    )
+    # Never more than a week back.
+    much_later = FUTURE + timedelta(days=30)
+    assert next_window_start(runtime.db, now=much_later, hours=25) == much_later - timedelta(days=7)
+
+
+def test_a_time_limit_leaves_the_run_to_be_resumed(runtime, two_delivered):
+    since, ids = two_delivered
+    [left] = reconcile(
+        runtime.db,
+        runtime.vtpass,
+        since=since,
+        started_by="test",
+        timing=runtime.timing,
+        pacer=Pacer(1000.0),
+        time_limit_s=0.0,
+    )
+    assert (left.status, left.checked) == ("running", 0)
+    [done] = reconcile(
+        runtime.db,
+        runtime.vtpass,
+        since=None,
+        started_by="test",
+        timing=runtime.timing,
+        pacer=Pacer(1000.0),
+    )
+    assert (done.id, done.status) == (left.id, "completed") and done.checked >= len(ids)
