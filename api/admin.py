@@ -136,7 +136,12 @@ def requery(purchase_id: str) -> Response:
 @bp.post("/purchases/<purchase_id>/resolve")
 @admin_required
 def resolve(purchase_id: str) -> Response:
-    """Settle a purchase in review as delivered or failed."""
+    """Settle a purchase in review as delivered or failed, or reverse a delivered one.
+
+    `reversed` is for a delivered purchase VTPass confirmed it never delivered (a
+    reconciliation's `unknown_at_vtpass`): the customer is refunded once, through the state
+    machine; a reversal VTPass reports later refunds nothing more.
+    """
     body, _ = parse_body(ResolveIn)
     resolve_purchase(
         runtime().db,

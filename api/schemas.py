@@ -122,7 +122,10 @@ class CreditIn(Body):
 
 
 class ResolveIn(Body):
-    status: Literal["delivered", "failed"]
+    """`delivered` or `failed` settles a purchase in review; `reversed` reverses a delivered
+    purchase that VTPass confirmed it never delivered (the customer is refunded once)."""
+
+    status: Literal["delivered", "failed", "reversed"]
     note: str = _text(1, 1000)
 
 

@@ -1,13 +1,14 @@
-"""What one purchase costs PayLink's own Python code, measured in one process, load-independent.
+"""What one purchase costs PayLink's own Python code, measured in one process.
 
-    .venv/bin/python -m bench.costs [-n 300] [--profile accept|settle]
+    .venv/bin/python -m bench.costs [-n 300] [--profile accept|settle] [--show-sql]
 
 Accepts purchases through the Flask test client (JWT, rate limiter on Redis, validation,
 idempotency, hold, publish to a private Redis broker), then settles each as the pay task does
 (`workers.tasks.pay`, the VTPass simulator answering at once). Prints, per accept and per
 settle: this thread's CPU milliseconds (`time.thread_time`: the simulator's thread and
-PostgreSQL are not counted), SQL statements and transactions. On a shared machine CPU time
-moves much less than req/s does, so this is the guide for cutting work; `bench.purchases`
+PostgreSQL are not counted), SQL statements and transactions. The counts are exact whatever
+the machine is doing; CPU time grows on a loaded machine (less than req/s does), so compare
+it within one run. `--profile` prints a cProfile of one phase in CPU time. `bench.purchases`
 gives the throughput of the whole stack.
 """
 
@@ -31,6 +32,7 @@ from standalone import services
 
 
 def main() -> None:
+    """Start a private database, Redis and simulator; measure; clean up."""
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=300, help="purchases")
     parser.add_argument("--profile", choices=("accept", "settle"), help="cProfile one phase")
@@ -80,6 +82,7 @@ def main() -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> None:
+    """Accept `-n` purchases, then settle each; print the cost of one of each."""
     from api import create_app
 
     app = create_app(settings)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, exc
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING_CONVENTION = {
@@ -102,6 +102,16 @@ class Database:
         """Yield a session inside one transaction: commit on success, roll back on error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """Yield a connection whose every statement commits on its own (no BEGIN, no COMMIT).
+
+        For a single statement that is atomic by itself: it saves the transaction's two round
+        trips. Anything that must see or change several rows together uses `transaction()`.
+        """
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
     def dispose(self) -> None:
         """Close every pooled connection (after fork, at exit)."""

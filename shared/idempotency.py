@@ -63,8 +63,9 @@ def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredRe
     """Claim `key` for this request, or return the response it already has."""
     now = utcnow()
     mine = Claim(user_id, key, secrets.token_hex(16))
-    with db.transaction() as session:
-        inserted = session.execute(
+    # A new key (the usual case) is one INSERT that commits by itself.
+    with db.autocommit() as conn:
+        inserted = conn.execute(
             insert(IdempotencyKey)
             .values(
                 user_id=user_id,
@@ -72,12 +73,14 @@ def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredRe
                 request_hash=fingerprint,
                 locked_until=now + LOCK,
                 claim_token=mine.token,
+                created_at=now,
             )
             .on_conflict_do_nothing()
             .returning(IdempotencyKey.key)
         ).first()
-        if inserted:
-            return mine
+    if inserted:
+        return mine
+    with db.transaction() as session:
         row = session.execute(
             select(IdempotencyKey)
             .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)

@@ -20,6 +20,13 @@ Why these settings (RELIABILITY.md section 1):
   a hundred hanging calls still leave slots for other purchases. The threads pool cannot
   enforce Celery time limits; every VTPass call has explicit connect and read timeouts
   instead, and the sweeper's processing lease (connect + read + 30 s) covers the rest.
+  Measured (`bench.purchases`, 200 ms VTPass, one loaded 2-core machine, same hour): threads
+  1 x 64 settled a backlog at 30/s for 24 ms of worker CPU each; gevent 1 x 64 at 11/s for
+  37 ms each (the hub's switching and kombu's polling under gevent cost more than the
+  threads' GIL hand-offs); 2 processes x 32 threads gave no more on two cores already busy
+  with PostgreSQL, Redis and the API. A process is bound to one core by the GIL, so on a
+  bigger host run one worker process per spare core, each with threads, rather than more
+  threads.
 - A publish that fails (Redis down) is retried briefly, then left to the sweeper.
 - Broker: `CELERY_BROKER_URL` (default `REDIS_URL`). On RabbitMQ (`amqp://`) the same four
   queues are durable quorum queues (replicated; quorum queues are always durable and take no
@@ -43,6 +50,7 @@ from kombu import Exchange, Queue
 
 from shared import logs, telemetry
 from shared.config import Settings
+from workers.redis_broker import reuse_channel_clients
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +230,8 @@ def celery_init_app(app: Flask, settings: Settings) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
+    if not settings.broker_is_amqp:
+        reuse_channel_clients()
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(celery_config(settings))
     celery_app.set_default()

@@ -1,7 +1,7 @@
 """system accounts keep no running balance
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 
 Every capture used to lock and update the one `vtpass_settlement` row (and every credit the

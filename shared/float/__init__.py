@@ -117,15 +117,16 @@ _GATE = (
 def hold_for_float(db: Database, purchase_id: str, *, wait: timedelta) -> bool:
     """Keep a queued purchase back while the known float cannot pay it; True if held/failed."""
     now = utcnow()
+    # Almost every purchase passes the gate and was never held: one read, no transaction, no
+    # row lock. Sending it is still a compare-and-set on `queued` (execution._start).
+    with db.autocommit() as conn:
+        gate = conn.execute(_GATE, {"purchase_id": purchase_id}).first()
+    if gate is None or gate.status != S.QUEUED:
+        return False
+    known = gate.checked_at is not None and Float(gate.balance, gate.checked_at).is_known(now)
+    if gate.float_wait_since is None and not (known and gate.balance < gate.amount):
+        return False
     with db.transaction() as session:
-        # Almost every purchase passes the gate and was never held: one read, no row lock.
-        # Sending it is still a compare-and-set on `queued` (execution._start).
-        gate = session.execute(_GATE, {"purchase_id": purchase_id}).first()
-        if gate is None or gate.status != S.QUEUED:
-            return False
-        known = gate.checked_at is not None and Float(gate.balance, gate.checked_at).is_known(now)
-        if gate.float_wait_since is None and not (known and gate.balance < gate.amount):
-            return False
         purchase = session.get(
             Purchase, purchase_id, with_for_update=True, options=[lazyload(Purchase.history)]
         )

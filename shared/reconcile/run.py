@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
@@ -39,7 +39,7 @@ from shared.purchases.execution import Timing
 from shared.purchases.states import FINAL
 from shared.purchases.states import PurchaseStatus as S
 from shared.reconcile.compare import Comparison, Finding, compare
-from shared.vtpass import Outcome
+from shared.vtpass import Outcome, OutcomeKind
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ BATCH = 200
 # The beat's window reaches back to the end of the last run, minus this, at most MAX_CATCH_UP.
 OVERLAP = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(days=7)
+# `started_by` of the beat's daily runs, whose windows are contiguous.
+BEAT = "beat"
 
 
 # The largest amount a NUMERIC(18, 2) column holds; a larger figure from VTPass is not stored.
@@ -185,16 +187,22 @@ def reconcile(
 
 
 def next_window_start(db: Database, *, now: datetime, hours: float) -> datetime:
-    """Where the beat's next run starts: `hours` back, or further, to where the last run ended.
+    """Where the beat's next run starts: `hours` back, or further, to where the beat's last
+    run ended (the watermark of the beat's contiguous coverage).
 
-    A day whose run never started (the beat was down, a long run held the lock) is then
-    covered by the next one: no gaps, whatever happened. An hour of overlap covers purchases
-    that committed a moment after their completion time; at most `MAX_CATCH_UP` back.
+    Only the beat's own runs count: each starts where the previous one ended, so together
+    they cover time without a gap. A manual run (`--since 1h`) covers only its own window and
+    never moves the watermark: a day whose beat run never started (the beat was down, a long
+    run held the lock) is covered by the next one whatever ran meanwhile. An hour of overlap
+    covers purchases that committed a moment after their completion time; at most
+    `MAX_CATCH_UP` back.
     """
     with db.transaction() as session:
         last_end = (
             session.execute(
-                select(ReconciliationRun.window_end).order_by(ReconciliationRun.window_end.desc())
+                select(ReconciliationRun.window_end)
+                .where(ReconciliationRun.started_by == BEAT)
+                .order_by(ReconciliationRun.window_end.desc())
             )
             .scalars()
             .first()
@@ -299,13 +307,13 @@ def check_purchase(
         )
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
-        comparison = compare(status, purchase.amount, outcome)
+        applied, comparison = _judge(status, purchase.amount, outcome)
         # Only a delivered purchase can move (to reversed); for any other the answer is
         # audited, and one saying delivered is reported as a contradiction, never charged.
         execution.apply_outcome(
             session,
             purchase_id,
-            outcome,
+            applied,
             expected=S.DELIVERED,
             expected_version=purchase.version,
             operation="requery",
@@ -337,8 +345,33 @@ def check_purchase(
         run.cursor_purchase_id = purchase.id
         run.updated_at = utcnow()
     # As after any requery: notices received before it that this answer settles are closed.
-    followups.settle(db, request_id=request_id, answer=outcome.kind, started=started)
+    followups.settle(db, request_id=request_id, answer=applied.kind, started=started)
     return comparison.finding
+
+
+def definite(outcome: Outcome) -> bool:
+    """Whether an answer may settle anything in a reconciliation: only a 2xx from VTPass.
+
+    A 4xx or 5xx whose body looks final (a 404 with 016, a 429 with 000 and `failed`) may be
+    a proxy's, a gateway's or a rate limiter's page: it never reverses a delivered purchase.
+    """
+    return outcome.http_status is not None and 200 <= outcome.http_status < 300
+
+
+def _judge(status: S, amount: Decimal, outcome: Outcome) -> tuple[Outcome, Comparison]:
+    """Compare, treating a final-looking answer that was not a 2xx as inconclusive.
+
+    Returns the outcome to apply: a non-2xx one is applied as pending (audited as it came,
+    with its raw body; it moves nothing).
+    """
+    if definite(outcome) or outcome.kind in (OutcomeKind.PENDING, OutcomeKind.NOT_SENT):
+        return outcome, compare(status, amount, outcome)
+    note = (
+        f"VTPass {outcome.kind.value} (code {outcome.code or '-'}) with HTTP"
+        f" {outcome.http_status or 'none'}: not a definite answer, asked again next run"
+    )
+    applied = replace(outcome, kind=OutcomeKind.PENDING, description=note)
+    return applied, Comparison(Finding.INCONCLUSIVE, note)
 
 
 def _finding_row(

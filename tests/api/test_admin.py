@@ -79,6 +79,33 @@ def test_resolve_failed_releases(client, admin, in_review, ledger_ok):
     ledger_ok()
 
 
+def test_an_admin_reverses_a_delivered_purchase_once(
+    client, admin, make_user, in_review, ledger_ok
+):
+    """The remedy for a delivered purchase VTPass never delivered: one refund, audited."""
+    user, purchase = in_review
+    path = f"/api/v1/admin/purchases/{purchase['id']}/resolve"
+    body = {"status": "reversed", "note": "VTPass: nothing delivered"}
+    client.post(path, json={"status": "delivered", "note": "VTPass said so"}, headers=admin.headers)
+    assert client.post(path, json=body, headers=make_user().headers).status_code == 403
+    response = client.post(path, json=body, headers=admin.headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "reversed"
+    wallet = client.get("/api/v1/wallet", headers=user.headers).get_json()
+    assert (wallet["available"], wallet["held"]) == ("1000.00", "0.00")
+    assert client.post(path, json=body, headers=admin.headers).status_code == 422
+    assert client.get("/api/v1/wallet", headers=user.headers).get_json()["available"] == "1000.00"
+    audit = client.get(
+        f"/api/v1/admin/audit?purchase_id={purchase['id']}", headers=admin.headers
+    ).get_json()["data"]
+    assert [e["action"] for e in audit].count("ledger.refund") == 1
+    assert [e["detail"]["status"] for e in audit if e["action"] == "operator.resolve"] == [
+        "reversed",
+        "delivered",
+    ]
+    ledger_ok()
+
+
 @pytest.mark.parametrize(
     "body", [{"status": "reversed", "note": "x"}, {"status": "delivered"}, {"note": "x"}, []]
 )

@@ -131,6 +131,7 @@ def answer(kind: OutcomeKind, amount: str | None = "100", **kw) -> Outcome:
         code=kw.pop("code", "000"),
         description=kw.pop("description", str(kind)),
         amount=None if amount is None else Decimal(amount),
+        http_status=kw.pop("http_status", 200),
         **kw,
     )
 
@@ -470,3 +471,109 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
     assert {k: v for k, v in after.items() if k != "amount_mismatch"} == {
         k: v for k, v in before.items() if k != "amount_mismatch"
     }
+
+
+def _balance(runtime, purchase_id) -> ledger.Balance:
+    with runtime.db.sessions() as session:
+        return ledger.balance(session, load(runtime, purchase_id).user_id)
+
+
+@pytest.mark.parametrize("first", ["operator", "vtpass"])
+def test_an_operator_reversal_and_a_vtpass_reversal_refund_once_whichever_comes_first(
+    runtime, bought, simulator, ledger_ok, first
+):
+    """The README's remedy for `unknown_at_vtpass` is the operator's reversal (a state-machine
+    transition), never a credit by hand: a reversal VTPass reports later refunds nothing more,
+    and the operator's reversal after VTPass's is refused."""
+    from shared.errors import ValidationFailed
+    from shared.purchases.operator import resolve_purchase
+
+    since = utcnow()
+    purchase_id = bought()
+    request_id = load(runtime, purchase_id).request_id
+
+    def operator() -> None:
+        resolve_purchase(
+            runtime.db,
+            purchase_id=purchase_id,
+            status="reversed",
+            note="VTPass confirmed nothing was delivered",
+            operator_id="op1",
+        )
+
+    def vtpass() -> None:
+        simulator.control("POST", f"transactions/{request_id}/reverse", repeat_callbacks=0)
+        run(runtime, runtime.vtpass, since)
+
+    if first == "operator":
+        operator()
+        vtpass()
+    else:
+        vtpass()
+        with pytest.raises(ValidationFailed):
+            operator()
+    purchase = load(runtime, purchase_id)
+    assert purchase.status == "reversed"
+    assert journals(runtime, purchase_id) == ["capture", "hold", "refund"]
+    assert _balance(runtime, purchase_id) == ledger.Balance(Decimal("1000.00"), Decimal("0.00"))
+    with runtime.db.sessions() as session:
+        resolved = (
+            session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.purchase_id == purchase_id, AuditEntry.action == "operator.resolve"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [a.actor for a in resolved] == (["admin:op1"] if first == "operator" else [])
+    ledger_ok()
+
+
+@dataclass
+class RawVTPass:
+    """Answers each requery with a raw HTTP status and body, classified as the client does."""
+
+    answers: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def requery(self, request_id: str) -> Outcome:
+        from shared.vtpass import classify_pay_response
+
+        status, body = self.answers[request_id]
+        return classify_pay_response(
+            status, body, operation="requery", expected_request_id=request_id
+        )
+
+
+FAILED_016 = '{"code": "016", "response_description": "TRANSACTION FAILED"}'
+FAILED_000 = '{"code": "000", "content": {"transactions": {"status": "failed"}}}'
+REVERSED_040 = '{"code": "040", "response_description": "TRANSACTION REVERSAL"}'
+
+
+def test_only_a_2xx_answer_reverses_a_delivered_purchase(runtime, bought, ledger_ok):
+    """A 404/429/500 whose body looks failed is inconclusive: nothing moves; a 200 refunds."""
+    since = utcnow()
+    ids = [bought() for _ in range(4)]
+    rid = [load(runtime, i).request_id for i in ids]
+    vtpass = RawVTPass(
+        {
+            rid[0]: (404, FAILED_016),
+            rid[1]: (429, FAILED_000),
+            rid[2]: (404, REVERSED_040),
+            rid[3]: (200, FAILED_016),
+        }
+    )
+    [summary] = run(runtime, vtpass, since)
+    assert (summary.checked, summary.inconclusive, summary.disagreements) == (4, 3, 1)
+    assert summary.refunded == 1
+    got = {f.purchase_id: (f.finding, f.action) for f in findings(runtime, summary.id)}
+    assert got == {
+        ids[0]: ("inconclusive", "none"),
+        ids[1]: ("inconclusive", "none"),
+        ids[2]: ("inconclusive", "none"),
+        ids[3]: ("failed_at_vtpass", "refunded"),
+    }
+    assert [load(runtime, i).status for i in ids] == ["delivered"] * 3 + ["reversed"]
+    assert [journals(runtime, i) for i in ids[:3]] == [["capture", "hold"]] * 3
+    assert journals(runtime, ids[3]) == ["capture", "hold", "refund"]
+    ledger_ok()

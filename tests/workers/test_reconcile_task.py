@@ -131,13 +131,13 @@ def far_future_run(runtime):
     """Make a run whose window ends at `end` (after every real one); deleted afterwards."""
     made: list[str] = []
 
-    def make(end: datetime) -> None:
+    def make(end: datetime, *, started_by: str = "beat", hours: float = 25) -> None:
         with runtime.db.transaction() as session:
             run = ReconciliationRun(
                 status="completed",
-                window_start=end - timedelta(hours=25),
+                window_start=end - timedelta(hours=hours),
                 window_end=end,
-                started_by="test",
+                started_by=started_by,
                 finished_at=end,
             )
             session.add(run)
@@ -165,6 +165,16 @@ def test_the_next_window_reaches_back_to_where_the_last_run_ended(runtime, far_f
     # Never more than a week back.
     much_later = FUTURE + timedelta(days=30)
     assert next_window_start(runtime.db, now=much_later, hours=25) == much_later - timedelta(days=7)
+
+
+def test_a_short_manual_run_never_hides_a_day_the_beat_missed(runtime, far_future_run):
+    """The watermark is the beat's contiguous coverage, not any run's window end."""
+    day = FUTURE + timedelta(days=50)
+    far_future_run(day)  # the beat's run at 01:00
+    # The next day's beat run never happened; an operator ran `--since 1h` at 10:00.
+    far_future_run(day + timedelta(hours=34), started_by="cli", hours=1)
+    now = day + timedelta(hours=48)
+    assert next_window_start(runtime.db, now=now, hours=25) == day - timedelta(hours=1)
 
 
 def test_a_time_limit_leaves_the_run_to_be_resumed(runtime, two_delivered):
