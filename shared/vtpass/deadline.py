@@ -64,6 +64,8 @@ class _Gate:
         self._guarded = guarded
         self._sent = False
         self._abandoned = False
+        # Its connection went back to the pool after it sent: the answer was read whole.
+        self.answered = False
         # The connection now carrying this call's bytes, until it goes back to its pool.
         self._conn: HTTPConnection | None = None
 
@@ -81,6 +83,7 @@ class _Gate:
         with self._lock:
             if self._conn is conn:
                 self._conn = None
+                self.answered = True
             if getattr(conn, "_paylink_gate", None) is self:
                 conn._paylink_gate = None  # type: ignore[attr-defined]
 
@@ -118,6 +121,8 @@ _NO_LINGER = struct.pack("ii", 1, 0)
 
 
 _current = threading.local()
+# How long a caller waits, past the deadline, for a call whose answer was already read whole.
+_ANSWERED_GRACE_S = 1.0
 
 
 def call_within(deadline: float, call: Callable[[], T], *, guarded: bool) -> T:
@@ -145,6 +150,10 @@ def call_within(deadline: float, call: Callable[[], T], *, guarded: bool) -> T:
     threading.Thread(target=context.run, args=(run,), name="vtpass-call", daemon=True).start()
     if not done.wait(deadline):
         never_sent = gate.abandon()
+        if gate.answered:
+            # The answer was read whole just before the deadline and the thread is only
+            # handing it back; nothing more can leave (the gate is shut): let it finish.
+            done.wait(_ANSWERED_GRACE_S)
         # An answer that came whole just as the deadline passed still counts; an error now
         # may only be the socket that abandon() shut.
         if never_sent or not done.is_set() or "value" not in result:

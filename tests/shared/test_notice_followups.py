@@ -353,6 +353,8 @@ def test_with_the_default_schedule_an_unanswered_notice_ends_within_twenty_minut
             now = notice.next_followup_at + timedelta(seconds=1)
     assert open_notices(runtime, delivered) == []
     assert now - arrived <= timedelta(minutes=20)
+    assert load(runtime, delivered).status == "review"
+    resolve(runtime, delivered, "delivered")
 
 
 @pytest.fixture

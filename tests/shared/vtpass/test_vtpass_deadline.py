@@ -332,3 +332,27 @@ def test_a_connection_back_in_its_pool_is_not_shut_by_the_call_that_released_it(
         assert chunk, "the pooled connection was shut"
         got += chunk
     conn.close()
+
+
+def test_an_answer_read_whole_just_before_the_deadline_is_kept(peer):
+    """The call's connection went back to its pool (its answer read whole) and then the
+    deadline passed before its thread handed the answer over: the answer is returned, not
+    thrown away as unknown (nothing more can leave, the gate being shut)."""
+    from shared.vtpass.deadline import call_within
+
+    port, ready, _ = peer
+    deadline, pool, conn = _gated_connection(port)
+
+    def exchange() -> str:
+        conn.send(b"GET /api/balance HTTP/1.1\r\n\r\n")
+        pool._put_conn(conn)  # the answer was read whole
+        gate = deadline._current.gate
+        give_up = threading.Event()
+        # Hand the answer over only once the caller has given up (bounded wait).
+        for _ in range(int(WAIT / 0.01)):
+            if gate._abandoned or give_up.wait(0.01):
+                break
+        return "answer"
+
+    assert call_within(0.2, exchange, guarded=True) == "answer"
+    conn.close()
