@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
@@ -127,6 +128,7 @@ def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
             timing=rt.timing,
             pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
             time_limit_s=RECONCILE_SLICE_S,
+            recheck=timedelta(days=s.reconcile_recheck_days),
         )
     except reconciliation.RunInProgress:
         # Every ten minutes during a long run the resume entry lands here: that is normal.

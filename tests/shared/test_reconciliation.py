@@ -20,7 +20,7 @@ import itertools
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -450,7 +450,7 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
     from api.metrics import reconciliation_metrics
 
     def counted() -> dict[str, float]:
-        [counter, _age] = reconciliation_metrics(runtime)
+        [counter, _age, _inconclusive] = reconciliation_metrics(runtime)
         return {s.labels["finding"]: s.value for s in counter.samples if s.name.endswith("_total")}
 
     before = counted()
@@ -577,3 +577,121 @@ def test_only_a_2xx_answer_reverses_a_delivered_purchase(runtime, bought, ledger
     assert [journals(runtime, i) for i in ids[:3]] == [["capture", "hold"]] * 3
     assert journals(runtime, ids[3]) == ["capture", "hold", "refund"]
     ledger_ok()
+
+
+def _completed_at(runtime, purchase_id, when) -> None:
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Purchase).where(Purchase.id == purchase_id).values(completed_at=when)
+        )
+
+
+# Windows far ahead of every real purchase: only those a test moves there are in them.
+AHEAD = utcnow() + timedelta(days=400)
+
+
+def test_a_reversal_at_vtpass_days_after_delivery_is_found_by_the_trailing_recheck(
+    runtime, bought, simulator, ledger_ok
+):
+    week = timedelta(days=7)
+    old, too_old, failed = bought(), bought(), bought(phone="08099990002")
+    _completed_at(runtime, old, AHEAD - timedelta(days=3))
+    _completed_at(runtime, too_old, AHEAD - timedelta(days=9))
+    _completed_at(runtime, failed, AHEAD - timedelta(days=3))
+    for purchase_id in (old, too_old):
+        request_id = load(runtime, purchase_id).request_id
+        simulator.control("POST", f"transactions/{request_id}/reverse", repeat_callbacks=0)
+    window = {"since": AHEAD - timedelta(hours=25), "until": AHEAD}
+
+    [without] = run(runtime, runtime.vtpass, **window)
+    assert without.checked == 0  # the day's window alone never sees a 3-day-old purchase
+
+    [summary] = run(runtime, runtime.vtpass, **window, recheck=week)
+    # The delivered one 3 days back is asked again and refunded; the failed one and the one
+    # past the recheck period are not asked.
+    assert (summary.checked, summary.disagreements, summary.refunded) == (1, 1, 1)
+    assert [(f.purchase_id, f.finding) for f in findings(runtime, summary.id)] == [
+        (old, "reversed_at_vtpass")
+    ]
+    assert (load(runtime, old).status, load(runtime, too_old).status) == ("reversed", "delivered")
+    assert journals(runtime, old) == ["capture", "hold", "refund"]
+    ledger_ok()
+
+
+def test_an_inconclusive_answer_is_asked_again_by_the_next_run(runtime, bought, ledger_ok):
+    vtpass = ScriptedVTPass(pay_answer=answer(K.FAILED, amount=None, code="016"))
+    failed = bought(vtpass=vtpass)
+    first_window = {"since": AHEAD + timedelta(days=1), "until": AHEAD + timedelta(days=2)}
+    _completed_at(runtime, failed, first_window["since"] + timedelta(hours=1))
+    request_id = load(runtime, failed).request_id
+    vtpass.requery_answers = {request_id: answer(K.PENDING, amount=None, code="099")}
+    [first] = run(runtime, vtpass, **first_window, recheck=timedelta(days=7))
+    assert (first.checked, first.inconclusive) == (1, 1)
+
+    # The next day's window no longer holds it: it is carried forward, and now concludes.
+    vtpass.requery_answers = {request_id: answer(K.FAILED, amount=None, code="016")}
+    vtpass.asked.clear()
+    next_window = {"since": first_window["until"], "until": first_window["until"] + timedelta(1)}
+    [second] = run(runtime, vtpass, **next_window, recheck=timedelta(days=7))
+    assert vtpass.asked == [request_id]
+    assert (second.checked, second.agreed, second.inconclusive) == (1, 1, 0)
+    ledger_ok()
+
+
+def test_a_run_that_could_not_tell_is_not_a_completed_one(runtime, bought):
+    """All (or mostly) inconclusive answers: status `inconclusive`, the age gauge is not reset,
+    the inconclusive gauge says so, and the command exits 4."""
+    from api.metrics import reconciliation_metrics
+
+    def gauges() -> tuple[float | None, float]:
+        [_counter, age, could_not_tell] = reconciliation_metrics(runtime)
+        return (
+            next((s.value for s in age.samples), None),
+            next(s.value for s in could_not_tell.samples),
+        )
+
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    ids = [bought(vtpass=vtpass) for _ in range(3)]
+    window = {"since": AHEAD + timedelta(days=10), "until": AHEAD + timedelta(days=11)}
+    for purchase_id in ids:
+        _completed_at(runtime, purchase_id, window["since"] + timedelta(hours=1))
+    empty = {"since": AHEAD + timedelta(days=20), "until": AHEAD + timedelta(days=21)}
+    [ok] = run(runtime, ScriptedVTPass(), **empty)  # nothing in it
+    assert ok.status == "completed"
+    age_before, flag = gauges()
+    assert flag == 0.0
+    vtpass.requery_answers = {
+        load(runtime, i).request_id: Outcome(kind=K.PENDING, description="timed out")
+        for i in ids[:2]
+    }
+    vtpass.requery_answers[load(runtime, ids[2]).request_id] = answer(K.DELIVERED)
+    [summary] = run(runtime, vtpass, **window)
+    assert (summary.status, summary.checked, summary.inconclusive) == ("inconclusive", 3, 2)
+    age_after, flag = gauges()
+    assert flag == 1.0
+    assert age_after is not None and age_before is not None and age_after >= age_before
+    # A new run of the same window that concludes clears it.
+    vtpass.requery_answers = {load(runtime, i).request_id: answer(K.DELIVERED) for i in ids}
+    [again] = run(runtime, vtpass, **window)
+    assert (again.status, gauges()[1]) == ("completed", 0.0)
+
+
+def test_the_command_exits_4_when_the_run_could_not_tell(monkeypatch, capsys):
+    import shared.reconcile.__main__ as command
+    from shared.reconcile import RunSummary
+
+    now = utcnow()
+    told = RunSummary("rec_x", "inconclusive", now, now, 5, 1, 0, 4, 0, resumed=False)
+
+    class FakeRuntime:
+        def __init__(self, _settings) -> None:
+            self.db = self.vtpass = self.timing = None
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(command, "Runtime", FakeRuntime)
+    monkeypatch.setattr(command, "reconcile", lambda *a, **kw: [told])
+    assert command.main(["--since", "1h"]) == 4
+    monkeypatch.setattr(command, "reconcile", lambda *a, **kw: [replace(told, disagreements=1)])
+    assert command.main(["--since", "1h"]) == 1
