@@ -27,6 +27,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from shared import ledger, users
 from shared.db import utcnow
@@ -423,8 +424,29 @@ def test_the_database_refuses_a_second_running_run(runtime):
 
 
 def test_the_lock_is_free_again_after_a_run_fails(runtime):
-    with pytest.raises(ZeroDivisionError), exclusive(runtime.db):
-        raise ZeroDivisionError
+    """Seen from another engine (its own connection): the pool would hand the same
+    connection back to this process, which re-enters a lock it still holds."""
+    from sqlalchemy import create_engine, text
+
+    from shared.reconcile.run import LOCK_KEY
+
+    other = create_engine(runtime.settings.database_url, poolclass=NullPool)
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND ((classid::bigint << 32) | objid::bigint) = :key"
+    )
+    try:
+        with pytest.raises(ZeroDivisionError), exclusive(runtime.db):
+            with other.connect() as conn:
+                assert conn.execute(held, {"key": LOCK_KEY}).scalar() == 1
+            raise ZeroDivisionError
+        with other.connect() as conn:
+            assert conn.execute(held, {"key": LOCK_KEY}).scalar() == 0
+            key = {"key": LOCK_KEY}
+            assert conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar()
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        other.dispose()
     with exclusive(runtime.db):
         pass
 
