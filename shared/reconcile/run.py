@@ -33,8 +33,9 @@ from typing import Protocol
 
 from sqlalchemy import and_, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Session, lazyload
 
+from shared import audit
 from shared.audit import storable
 from shared.callbacks import followups
 from shared.db import Database, utcnow
@@ -280,7 +281,7 @@ def _work(
             if not budget.take():
                 return _summary(db, run_id, resumed=resumed)
             pacer.wait()
-            check_purchase(db, vtpass, run_id, purchase_id, timing=timing)
+            check_purchase(db, vtpass, run_id, purchase_id, timing=timing, pacer=pacer)
 
 
 def _next_batch(db: Database, run_id: str) -> list[str]:
@@ -328,15 +329,32 @@ def _next_batch(db: Database, run_id: str) -> list[str]:
 
 
 def check_purchase(
-    db: Database, vtpass: Requerier, run_id: str, purchase_id: str, *, timing: Timing
+    db: Database,
+    vtpass: Requerier,
+    run_id: str,
+    purchase_id: str,
+    *,
+    timing: Timing,
+    pacer: Pacer | None = None,
 ) -> Finding:
-    """Requery one purchase, record what VTPass says against what PayLink holds, move the cursor."""
+    """Requery one purchase, record what VTPass says against what PayLink holds, move the cursor.
+
+    The request ids it superseded (re-paid after a 015) are asked too: one VTPass delivered
+    after all is reported (`superseded_delivered`); their answers move nothing.
+    """
     with db.transaction() as session:
-        request_id = session.execute(
-            select(Purchase.request_id).where(Purchase.id == purchase_id)
-        ).scalar_one()
+        request_id, superseded = session.execute(
+            select(Purchase.request_id, Purchase.superseded_request_ids).where(
+                Purchase.id == purchase_id
+            )
+        ).one()
     started = utcnow()
     outcome = vtpass.requery(request_id)
+    earlier: list[tuple[str, Outcome]] = []
+    for old_id in superseded or []:
+        if pacer is not None:
+            pacer.wait()
+        earlier.append((old_id, vtpass.requery(old_id)))
     with db.transaction() as session:
         run = session.get(ReconciliationRun, run_id, with_for_update=True)
         # The history is loaded only if a transition needs it for its event.
@@ -350,6 +368,7 @@ def check_purchase(
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
         applied, comparison = _judge(status, purchase.amount, outcome)
+        twice = _superseded_delivered(session, run_id, purchase, earlier)
         # Only a delivered purchase can move (to reversed); for any other the answer is
         # audited, and one saying delivered is reported as a contradiction, never charged.
         execution.apply_outcome(
@@ -364,11 +383,18 @@ def check_purchase(
             failed_reverses=True,
         )
         refunded = comparison.finding.refunds and purchase.status == S.REVERSED
+        reported_outcome = outcome
+        if twice is not None and not comparison.finding.is_disagreement:
+            reported_outcome, comparison = twice
+        elif twice is not None:
+            comparison = Comparison(comparison.finding, f"{comparison.note}; {twice[1].note}")
         if comparison.finding is not Finding.AGREES:
             action = "refunded" if refunded else "reported"
             if comparison.finding is Finding.INCONCLUSIVE:
                 action = "none"
-            session.add(_finding_row(run_id, purchase, status, outcome, comparison, action))
+            session.add(
+                _finding_row(run_id, purchase, status, reported_outcome, comparison, action)
+            )
         if comparison.finding.is_disagreement:
             log.error(
                 "reconciliation %s: purchase %s (request_id %s) disagrees with VTPass: %s; %s",
@@ -389,6 +415,36 @@ def check_purchase(
     # As after any requery: notices received before it that this answer settles are closed.
     followups.settle(db, request_id=request_id, answer=applied.kind, started=started)
     return comparison.finding
+
+
+def _superseded_delivered(
+    session: Session, run_id: str, purchase: Purchase, earlier: list[tuple[str, Outcome]]
+) -> tuple[Outcome, Comparison] | None:
+    """Audit the answers about a purchase's superseded request ids; return a finding if VTPass
+    delivered one of them (definitely: a 2xx)."""
+    found = None
+    for old_id, answer in earlier:
+        audit.record(
+            session,
+            actor=f"reconciliation:{run_id}",
+            action="vtpass.requery_superseded",
+            purchase_id=purchase.id,
+            user_id=purchase.user_id,
+            detail={
+                "request_id": old_id,
+                "answer": answer.kind.value,
+                "code": answer.code,
+                "http_status": answer.http_status,
+            },
+        )
+        if found is None and definite(answer) and answer.kind is OutcomeKind.DELIVERED:
+            note = (
+                f"VTPass delivered the superseded request_id {old_id} (code {answer.code or '-'})"
+                f" of this purchase, now under {purchase.request_id}: it may have delivered"
+                " twice; the customer was charged once"
+            )
+            found = (answer, Comparison(Finding.SUPERSEDED_DELIVERED, note))
+    return found
 
 
 def definite(outcome: Outcome) -> bool:

@@ -482,6 +482,7 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
         "failed_at_vtpass",
         "unknown_at_vtpass",
         "delivered_at_vtpass",
+        "superseded_delivered",
     }
     since = utcnow()
     vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
@@ -717,3 +718,41 @@ def test_the_command_exits_4_when_the_run_could_not_tell(monkeypatch, capsys):
     assert command.main(["--since", "1h"]) == 4
     monkeypatch.setattr(command, "reconcile", lambda *a, **kw: [replace(told, disagreements=1)])
     assert command.main(["--since", "1h"]) == 1
+
+
+def test_a_superseded_request_id_vtpass_delivered_after_all_is_reported(runtime, bought, ledger_ok):
+    """A purchase re-paid under a new request id after a 015: if VTPass delivered the old one
+    too, the float paid twice. Reported, nobody charged; both ids were asked (rate-limited)."""
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    twice, once = bought(vtpass=vtpass), bought(vtpass=vtpass)
+    window = {"since": AHEAD + timedelta(days=30), "until": AHEAD + timedelta(days=31)}
+    for purchase_id, old_id in ((twice, "OLD-TWICE"), (once, "OLD-ONCE")):
+        _completed_at(runtime, purchase_id, window["since"] + timedelta(hours=1))
+        with runtime.db.transaction() as session:
+            session.execute(
+                update(Purchase)
+                .where(Purchase.id == purchase_id)
+                .values(superseded_request_ids=[old_id])
+            )
+    vtpass.requery_answers = {
+        load(runtime, twice).request_id: answer(K.DELIVERED),
+        load(runtime, once).request_id: answer(K.DELIVERED),
+        "OLD-TWICE": answer(K.DELIVERED, transaction_id="T-OLD"),
+        "OLD-ONCE": answer(K.NOT_FOUND, amount=None, code="015"),
+    }
+    before = {i: journals(runtime, i) for i in (twice, once)}
+    waits: list[float] = []
+    pacer = Pacer(FAST, sleep=waits.append)
+    [summary] = run(runtime, vtpass, **window, pacer=pacer)
+    assert sorted(vtpass.asked) == sorted(vtpass.requery_answers)
+    assert (summary.checked, summary.agreed, summary.disagreements) == (2, 1, 1)
+    [found] = findings(runtime, summary.id)
+    assert (found.purchase_id, found.finding, found.action) == (
+        twice,
+        "superseded_delivered",
+        "reported",
+    )
+    assert "OLD-TWICE" in found.note and found.vtpass_transaction_id == "T-OLD"
+    assert {i: journals(runtime, i) for i in (twice, once)} == before
+    assert [load(runtime, i).status for i in (twice, once)] == ["delivered", "delivered"]
+    ledger_ok()
