@@ -312,7 +312,9 @@ def _purchase_invariants(session: Session) -> list[str]:
         "queued": {none},
         "processing": {none},
         "pending": {none},
-        "review": {none},
+        # Review from pending holds the money; review from delivered (a reversal notice no
+        # requery settled) keeps its capture until an operator resolves it.
+        "review": {none, captured},
         "delivered": {captured},
         "failed": {released},
         "reversed": {released, refunded},
