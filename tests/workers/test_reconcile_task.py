@@ -45,6 +45,8 @@ def test_the_beat_reconciles_daily_at_a_time_of_day_and_resumes_every_ten_minute
         ({"reconcile_at_utc": "25:00"}, "PAYLINK_RECONCILE_AT_UTC"),
         ({"reconcile_at_utc": "1am"}, "PAYLINK_RECONCILE_AT_UTC"),
         ({"reconcile_window_h": 0.0}, "PAYLINK_RECONCILE_WINDOW_H"),
+        ({"reconcile_recheck_days": -1.0}, "PAYLINK_RECONCILE_RECHECK_DAYS"),
+        ({"reconcile_recheck_days": float("nan")}, "PAYLINK_RECONCILE_RECHECK_DAYS"),
     ],
 )
 def test_bad_reconciliation_settings_are_refused(settings, change, complaint):
