@@ -164,7 +164,9 @@ def float_gauges(rt: Runtime) -> Iterable[Metric]:
 
 
 def reconciliation_metrics(rt: Runtime) -> Iterable[Metric]:
-    """Disagreements reconciliation runs found, by finding, and the last completed run's age.
+    """Disagreements reconciliation runs found, by finding, the last completed run's age (a
+    run whose answers were mostly inconclusive is not completed), and whether the last finished
+    run could not tell.
 
     A true counter whatever process ran the reconciliation: findings are append-only rows.
     Every finding is exported from zero, so the first disagreement shows as an increase.
@@ -178,7 +180,17 @@ def reconciliation_metrics(rt: Runtime) -> Iterable[Metric]:
         "paylink_reconciliation_last_completed_age_seconds",
         "Seconds since the last reconciliation run with VTPass completed",
     )
+    could_not_tell = GaugeMetricFamily(
+        "paylink_reconciliation_last_run_inconclusive",
+        "1 if the last finished reconciliation run's answers were mostly inconclusive, else 0",
+    )
     with rt.db.engine.connect() as conn:
+        latest = conn.execute(
+            text(
+                "SELECT status FROM reconciliation_runs WHERE status <> 'running' "
+                "ORDER BY finished_at DESC LIMIT 1"
+            )
+        ).scalar()
         counts: dict[str, int] = dict(
             conn.execute(
                 text("SELECT finding, count(*) FROM reconciliation_findings GROUP BY finding")
@@ -195,7 +207,8 @@ def reconciliation_metrics(rt: Runtime) -> Iterable[Metric]:
             found.add_metric([finding.value], counts.get(finding.value, 0))
     if last is not None:
         age.add_metric([], float(last))
-    return [found, age]
+    could_not_tell.add_metric([], float(latest == "inconclusive"))
+    return [found, age, could_not_tell]
 
 
 # Every gauge the timer computes: each reads what it needs from the runtime.

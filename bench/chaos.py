@@ -7,6 +7,7 @@ charging, drop the connection, answer garbage or 500, say 099 a few times, lose 
 fail, ...). Meanwhile a random worker is killed with SIGKILL every few seconds and replaced.
 At the end it prints: purchases, delivered, failed, pending/review, double charges, lost
 purchases, PayLink/VTPass disagreements, ledger invariant violations, and time to settle.
+Then `python -m shared.reconcile` runs over the chaos window: it must find 0 disagreements.
 
 `--reversals N`: once the purchases have settled, VTPass reverses N delivered ones (workers
 still being killed), and the first requery after each reversal notice stalls past the call
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -29,7 +32,7 @@ from decimal import Decimal
 
 import requests
 
-from bench.harness import Stack, register
+from bench.harness import ROOT, Stack, register
 
 FAULTS = [  # (weight, behaviour, script parameters)
     (30, "deliver", {}),
@@ -79,7 +82,9 @@ def main() -> None:
         for name in workers:
             stack.start_worker(name, concurrency=64)
         stack.start_beat()
+        chaos_started = datetime.now(UTC)
         report = run(stack, args, rng, workers)
+        report["reconciliation"] = reconcile_window(stack, chaos_started)
     finally:
         stack.close()
     print_table(report)
@@ -98,12 +103,33 @@ def failures(r: dict) -> list[str]:
         ("lost purchases", lost),
         ("PayLink/VTPass disagreements", r["disagree"]),
         ("ledger invariant violations", len(r["violations"])),
+        ("reconciliation disagreements (or no run)", r.get("reconciliation", 0)),
     ]
     checked = r["reversal_check"]
     if checked is not None:
         not_once = checked["reversed_by_vtpass"] - checked["refunded_once"]
         counts.append(("reversals not refunded exactly once", not_once))
     return [f"{what}: {n}" for what, n in counts if n]
+
+
+def reconcile_window(stack: Stack, since: datetime) -> int:
+    """Reconcile every purchase final since the chaos began; return its disagreements (-1:
+    the run did not happen or could not tell). After chaos, PayLink and VTPass must agree."""
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.reconcile", "--since", since.isoformat(), "--rate", "50"],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(done.stdout + done.stderr[-2000:] if done.returncode else done.stdout, end="")
+    found = [int(n) for n in re.findall(r"(\d+) disagree", done.stdout)]
+    if done.returncode not in (0, 1) or not found:
+        print(f"reconciliation after the chaos: exit status {done.returncode}")
+        return -1
+    print(f"reconciliation after the chaos: {sum(found)} disagreement(s)")
+    return sum(found)
 
 
 def run(stack: Stack, args: argparse.Namespace, rng: random.Random, workers: list[str]) -> dict:

@@ -133,6 +133,9 @@ class Settings:
     reconcile_requests_per_s: float = 5.0
     reconcile_at_utc: str = "01:00"
     reconcile_window_h: float = 25.0
+    # Purchases still delivered that became final this many days before a run's window are
+    # asked again (a reversal at VTPass days later), with any an earlier run could not tell.
+    reconcile_recheck_days: float = 7.0
     trusted_proxies: int = 0
     jwt_issuer: str = "paylink"
     jwt_audience: str = "paylink-api"
@@ -214,6 +217,8 @@ class Settings:
             raise ConfigError("PAYLINK_RECONCILE_AT_UTC must be a time of day, HH:MM (UTC)")
         if not self.reconcile_window_h > 0:
             raise ConfigError("PAYLINK_RECONCILE_WINDOW_H must be a number of hours above 0")
+        if not 0 <= self.reconcile_recheck_days <= 90:
+            raise ConfigError("PAYLINK_RECONCILE_RECHECK_DAYS must be a number of days, 0 to 90")
         if not self.is_production:
             return
         missing = [
@@ -320,6 +325,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         reconcile_requests_per_s=_float(env.get("PAYLINK_RECONCILE_REQUESTS_PER_S"), 5.0),
         reconcile_at_utc=env.get("PAYLINK_RECONCILE_AT_UTC") or "01:00",
         reconcile_window_h=_float(env.get("PAYLINK_RECONCILE_WINDOW_H"), 25.0),
+        reconcile_recheck_days=_float(env.get("PAYLINK_RECONCILE_RECHECK_DAYS"), 7.0),
         trusted_proxies=_int(env.get("PAYLINK_TRUSTED_PROXIES"), 0),
         jwt_issuer=env.get("PAYLINK_JWT_ISSUER") or "paylink",
         jwt_audience=env.get("PAYLINK_JWT_AUDIENCE") or "paylink-api",

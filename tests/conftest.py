@@ -15,6 +15,7 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -173,7 +174,13 @@ def settings(database_url: str, redis_url: str, simulator: Simulator) -> Setting
         rate_limit_auth="100000/minute",
         rate_limit_purchases="100000/minute",
         sweep_interval_s=0.3,
+        reconcile_at_utc=RECONCILE_AT_UTC,
     )
+
+
+# The beat's daily reconciliation starts 12 hours after the session did: a test run that
+# crosses 01:00 UTC never starts a real one under the tests' feet.
+RECONCILE_AT_UTC = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -209,6 +216,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "PAYLINK_FLOAT_LOW": str(settings.float_low),
         "PAYLINK_FLOAT_WAIT_S": str(settings.float_wait_s),
         "PAYLINK_FLOAT_POLL_S": str(settings.float_poll_s),
+        "PAYLINK_RECONCILE_AT_UTC": settings.reconcile_at_utc,
         "OTEL_EXPORTER_OTLP_ENDPOINT": settings.otel_exporter_otlp_endpoint,
     }
 

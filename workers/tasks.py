@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from celery import shared_task
@@ -106,6 +107,8 @@ def check_vtpass_float() -> str:
 # One task works on a run this long, then hands on to the next (a message unacked for 30 min
 # makes RabbitMQ drop the worker's channel; Redis redelivers after the visibility timeout).
 RECONCILE_SLICE_S = 240.0
+# A daily run that found another holding the lock asks again this much later.
+DAILY_RETRY_S = 600
 
 
 @shared_task(name="maintenance.reconcile")
@@ -127,16 +130,29 @@ def reconcile_with_vtpass(resume_only: bool = False) -> dict[str, str]:
             timing=rt.timing,
             pacer=reconciliation.Pacer(s.reconcile_requests_per_s),
             time_limit_s=RECONCILE_SLICE_S,
+            recheck=timedelta(days=s.reconcile_recheck_days),
         )
     except reconciliation.RunInProgress:
         # Every ten minutes during a long run the resume entry lands here: that is normal.
         if not resume_only:
-            log.warning("the daily reconciliation did not start: another run is going on")
+            # The day's run is not dropped: it is asked for again after the resume interval
+            # (its window reaches back to the beat's watermark whenever it starts).
+            log.warning(
+                "the daily reconciliation did not start: another run is going on; trying again"
+                " in %d s",
+                DAILY_RETRY_S,
+            )
+            reconcile_with_vtpass.apply_async(
+                kwargs={"resume_only": False}, countdown=DAILY_RETRY_S
+            )
         return {"skipped": "another reconciliation is running"}
     # A purchase the reconciliation reversed may have a purchase.reversed event to deliver.
     if take_recorded_deliveries():
         publish_due_webhooks()
     if any(run.status == "running" for run in runs):
         # The next slice at once; if this publish is lost, the resume entry continues it.
-        reconcile_with_vtpass.delay(resume_only=True)
+        # A daily call that only got to resume an unfinished run hands on as a daily call,
+        # so the day's own run starts once the old one is done.
+        started = resume_only or any(not run.resumed for run in runs)
+        reconcile_with_vtpass.delay(resume_only=started)
     return {run.id: run.status for run in runs}

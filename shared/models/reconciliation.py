@@ -28,7 +28,7 @@ class ReconciliationRun(Base):
 
     __tablename__ = "reconciliation_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'completed')", name="status"),
+        CheckConstraint("status IN ('running', 'completed', 'inconclusive')", name="status"),
         CheckConstraint("window_start < window_end", name="window"),
         # Never two runs at once: a second `running` row cannot be inserted.
         Index(
@@ -47,6 +47,9 @@ class ReconciliationRun(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Delivered purchases final from here to window_start are asked again, and so are the
+    # purchases an earlier run since then could not conclude (NULL: the window only).
+    recheck_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The last purchase checked, in (completed_at, id) order: a resumed run starts after it.
     cursor_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cursor_purchase_id: Mapped[str | None] = mapped_column(String(40))

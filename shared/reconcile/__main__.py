@@ -6,9 +6,12 @@
 
 `--since` is a duration back from now (`90m`, `24h`, `7d`) or an ISO 8601 time (UTC unless
 it names an offset). A run that a killed process left unfinished is resumed first (`--resume`
-does only that). Exit
-status: 0 every purchase agrees, 1 disagreements were found (see the report), 2 bad
-arguments, 3 another reconciliation is running now. Configured like the worker
+does only that). `--recheck-days N` also asks again about purchases still delivered that
+became final in the N days before `--since`, and those earlier runs could not conclude (the
+beat does so with PAYLINK_RECONCILE_RECHECK_DAYS). Exit status: 0 every purchase agrees,
+1 disagreements were found (see the report), 2 bad arguments, 3 another reconciliation is
+running now, 4 the run could not tell (its answers were mostly inconclusive: VTPass down, or
+refusing PayLink's keys). Configured like the worker
 (DATABASE_URL, VTPASS_*; PAYLINK_RECONCILE_REQUESTS_PER_S bounds the requery rate).
 """
 
@@ -23,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from shared.config import load_settings
 from shared.db import utcnow
 from shared.logs import configure_logging
-from shared.reconcile.run import Pacer, RunInProgress, reconcile
+from shared.reconcile.run import INCONCLUSIVE, Pacer, RunInProgress, reconcile
 from shared.runtime import Runtime
 
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
@@ -57,11 +60,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rate", type=float, help="requeries per second (default PAYLINK_RECONCILE_REQUESTS_PER_S)"
     )
     parser.add_argument(
+        "--recheck-days",
+        type=float,
+        default=0.0,
+        help="also ask again about purchases delivered this many days before --since",
+    )
+    parser.add_argument(
         "--max-purchases", type=int, help="stop after this many (the run resumes next time)"
     )
     args = parser.parse_args(argv)
     if args.since is not None and args.since >= args.until:
         parser.error("--since must be before --until")
+    if not 0 <= args.recheck_days <= 90:
+        parser.error("--recheck-days must be 0 to 90")
     if args.rate is not None and not args.rate > 0:
         parser.error("--rate must be above 0")
     settings = load_settings()
@@ -78,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timing=rt.timing,
             pacer=Pacer(args.rate or settings.reconcile_requests_per_s),
             limit=args.max_purchases,
+            recheck=timedelta(days=args.recheck_days),
         )
     except RunInProgress as exc:
         print(f"not started: {exc}", file=sys.stderr)
@@ -93,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{s.agreed} agree, {s.disagreements} disagree ({s.refunded} refunded), "
             f"{s.inconclusive} inconclusive; report: GET /api/v1/admin/reconciliations/{s.id}"
         )
-    return 1 if any(s.disagreements for s in summaries) else 0
+    if any(s.disagreements for s in summaries):
+        return 1
+    return 4 if any(s.status == INCONCLUSIVE for s in summaries) else 0
 
 
 if __name__ == "__main__":

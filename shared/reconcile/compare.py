@@ -12,6 +12,8 @@ A pure function of the purchase's status and amount and VTPass's classified requ
 - failed or reversed, VTPass delivered: `delivered_at_vtpass`, reported; the customer is never
   charged again.
 - failed or reversed, VTPass failed, reversed or never received it: agrees.
+- any, and VTPass delivered an earlier request_id the purchase superseded (a re-pay after a
+  015): `superseded_delivered`, reported (VTPass may have delivered it twice; the float paid).
 - any, and no final answer (pending, a timeout, a 5xx, an answer about another request id):
   `inconclusive`, listed in the report but not counted as a disagreement.
 
@@ -38,6 +40,7 @@ class Finding(StrEnum):
     FAILED_AT_VTPASS = "failed_at_vtpass"
     UNKNOWN_AT_VTPASS = "unknown_at_vtpass"
     DELIVERED_AT_VTPASS = "delivered_at_vtpass"
+    SUPERSEDED_DELIVERED = "superseded_delivered"
     INCONCLUSIVE = "inconclusive"
 
     @property

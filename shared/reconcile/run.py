@@ -8,8 +8,13 @@
   next call; a purchase whose answer arrived but was not yet recorded is asked again (requery
   is read-only and safe to repeat), and no purchase is recorded twice.
 - Rate-limited: `Pacer` spaces the requeries at most `per_second` apart.
-- The purchases are taken in `(completed_at, id)` order, `window_start <= completed_at <
-  window_end`; the window is fixed when the run starts.
+- The purchases are taken in `(completed_at, id)` order: those final with `window_start <=
+  completed_at < window_end`, and with `recheck_since` also those still delivered since then
+  (VTPass may reverse a purchase days later) and those an earlier run left inconclusive; the
+  window is fixed when the run starts.
+- A run ends `completed`, or `inconclusive` when half or more of its answers were: it could
+  not tell, and does not count as a reconciliation that happened.
+- Only a 2xx answer settles anything: a 4xx/5xx whose body looks failed is inconclusive.
 - Every answer goes through `execution.apply_outcome`, the path a requery answer takes: it
   audits the exchange, and a delivered purchase that VTPass shows reversed or failed is
   reversed through the state machine (the ledger refunds it once). Nothing else moves money.
@@ -26,10 +31,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import and_, or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Session, lazyload
 
+from shared import audit
 from shared.audit import storable
 from shared.callbacks import followups
 from shared.db import Database, utcnow
@@ -49,6 +55,8 @@ BATCH = 200
 # The beat's window reaches back to the end of the last run, minus this, at most MAX_CATCH_UP.
 OVERLAP = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(days=7)
+# How a run ends: it checked what it had to, or its answers were mostly inconclusive.
+COMPLETED, INCONCLUSIVE = "completed", "inconclusive"
 # `started_by` of the beat's daily runs, whose windows are contiguous.
 BEAT = "beat"
 
@@ -165,11 +173,15 @@ def reconcile(
     pacer: Pacer,
     limit: int | None = None,
     time_limit_s: float | None = None,
+    recheck: timedelta = timedelta(0),
 ) -> list[RunSummary]:
     """Finish any run a killed process left, then (with `since`) run the window asked for.
 
     `limit` (purchases) and `time_limit_s` stop this call early: the run stays `running`, to
-    be resumed. Raises RunInProgress when another process is reconciling.
+    be resumed. With `recheck`, the new run also asks again about every purchase still
+    delivered that became final in the `recheck` before its window, and about every purchase
+    a run since then could not conclude. Raises RunInProgress when another process is
+    reconciling.
     """
     summaries: list[RunSummary] = []
     budget = _Budget(limit, None if time_limit_s is None else time.monotonic() + time_limit_s)
@@ -178,10 +190,12 @@ def reconcile(
         if left is not None:
             log.warning("resuming reconciliation run %s, which did not finish", left)
             summaries.append(_work(db, vtpass, left, timing, pacer, budget, resumed=True))
-            if summaries[-1].status != "completed":
+            if summaries[-1].status == "running":
                 return summaries
         if since is not None:
-            run_id = _start(db, since=since, until=until or utcnow(), started_by=started_by)
+            run_id = _start(
+                db, since=since, until=until or utcnow(), started_by=started_by, recheck=recheck
+            )
             summaries.append(_work(db, vtpass, run_id, timing, pacer, budget, resumed=False))
     return summaries
 
@@ -221,13 +235,19 @@ def unfinished_run(db: Database) -> str | None:
         ).scalar_one_or_none()
 
 
-def _start(db: Database, *, since: datetime, until: datetime, started_by: str) -> str:
+def _start(
+    db: Database, *, since: datetime, until: datetime, started_by: str, recheck: timedelta
+) -> str:
     if since >= until:
         raise ValueError(f"the window is empty: {since.isoformat()} is not before {until}")
     try:
         with db.transaction() as session:
             run = ReconciliationRun(
-                status="running", window_start=since, window_end=until, started_by=started_by
+                status="running",
+                window_start=since,
+                window_end=until,
+                started_by=started_by,
+                recheck_since=since - recheck if recheck > timedelta(0) else None,
             )
             session.add(run)
             session.flush()
@@ -261,18 +281,41 @@ def _work(
             if not budget.take():
                 return _summary(db, run_id, resumed=resumed)
             pacer.wait()
-            check_purchase(db, vtpass, run_id, purchase_id, timing=timing)
+            check_purchase(db, vtpass, run_id, purchase_id, timing=timing, pacer=pacer)
 
 
 def _next_batch(db: Database, run_id: str) -> list[str]:
     with db.transaction() as session:
         run = session.get(ReconciliationRun, run_id)
         assert run is not None
-        query = select(Purchase.id).where(
+        in_window = and_(
             Purchase.status.in_([s.value for s in FINAL]),
             Purchase.completed_at >= run.window_start,
-            Purchase.completed_at < run.window_end,
         )
+        query = select(Purchase.id).where(Purchase.completed_at < run.window_end)
+        if run.recheck_since is None:
+            query = query.where(in_window)
+        else:
+            # Asked again: still delivered (VTPass may reverse it days later), or left
+            # inconclusive by an earlier run (ids are time-ordered) whose window reached past
+            # recheck_since.
+            recheck_delivered = and_(
+                Purchase.status == S.DELIVERED.value,
+                Purchase.completed_at >= run.recheck_since,
+            )
+            carried = Purchase.id.in_(
+                select(ReconciliationFinding.purchase_id)
+                .join(ReconciliationRun, ReconciliationRun.id == ReconciliationFinding.run_id)
+                .where(
+                    ReconciliationFinding.finding == Finding.INCONCLUSIVE.value,
+                    ReconciliationRun.window_end >= run.recheck_since,
+                    ReconciliationRun.id < run.id,
+                )
+            )
+            query = query.where(
+                Purchase.status.in_([s.value for s in FINAL]),
+                or_(in_window, recheck_delivered, carried),
+            )
         if run.cursor_completed_at is not None:
             query = query.where(
                 tuple_(Purchase.completed_at, Purchase.id)
@@ -286,15 +329,32 @@ def _next_batch(db: Database, run_id: str) -> list[str]:
 
 
 def check_purchase(
-    db: Database, vtpass: Requerier, run_id: str, purchase_id: str, *, timing: Timing
+    db: Database,
+    vtpass: Requerier,
+    run_id: str,
+    purchase_id: str,
+    *,
+    timing: Timing,
+    pacer: Pacer | None = None,
 ) -> Finding:
-    """Requery one purchase, record what VTPass says against what PayLink holds, move the cursor."""
+    """Requery one purchase, record what VTPass says against what PayLink holds, move the cursor.
+
+    The request ids it superseded (re-paid after a 015) are asked too: one VTPass delivered
+    after all is reported (`superseded_delivered`); their answers move nothing.
+    """
     with db.transaction() as session:
-        request_id = session.execute(
-            select(Purchase.request_id).where(Purchase.id == purchase_id)
-        ).scalar_one()
+        request_id, superseded = session.execute(
+            select(Purchase.request_id, Purchase.superseded_request_ids).where(
+                Purchase.id == purchase_id
+            )
+        ).one()
     started = utcnow()
     outcome = vtpass.requery(request_id)
+    earlier: list[tuple[str, Outcome]] = []
+    for old_id in superseded or []:
+        if pacer is not None:
+            pacer.wait()
+        earlier.append((old_id, vtpass.requery(old_id)))
     with db.transaction() as session:
         run = session.get(ReconciliationRun, run_id, with_for_update=True)
         # The history is loaded only if a transition needs it for its event.
@@ -308,6 +368,7 @@ def check_purchase(
         assert run is not None and run.status == "running" and purchase is not None
         status = S(purchase.status)
         applied, comparison = _judge(status, purchase.amount, outcome)
+        twice = _superseded_delivered(session, run_id, purchase, earlier)
         # Only a delivered purchase can move (to reversed); for any other the answer is
         # audited, and one saying delivered is reported as a contradiction, never charged.
         execution.apply_outcome(
@@ -322,11 +383,18 @@ def check_purchase(
             failed_reverses=True,
         )
         refunded = comparison.finding.refunds and purchase.status == S.REVERSED
+        reported_outcome = outcome
+        if twice is not None and not comparison.finding.is_disagreement:
+            reported_outcome, comparison = twice
+        elif twice is not None:
+            comparison = Comparison(comparison.finding, f"{comparison.note}; {twice[1].note}")
         if comparison.finding is not Finding.AGREES:
             action = "refunded" if refunded else "reported"
             if comparison.finding is Finding.INCONCLUSIVE:
                 action = "none"
-            session.add(_finding_row(run_id, purchase, status, outcome, comparison, action))
+            session.add(
+                _finding_row(run_id, purchase, status, reported_outcome, comparison, action)
+            )
         if comparison.finding.is_disagreement:
             log.error(
                 "reconciliation %s: purchase %s (request_id %s) disagrees with VTPass: %s; %s",
@@ -347,6 +415,36 @@ def check_purchase(
     # As after any requery: notices received before it that this answer settles are closed.
     followups.settle(db, request_id=request_id, answer=applied.kind, started=started)
     return comparison.finding
+
+
+def _superseded_delivered(
+    session: Session, run_id: str, purchase: Purchase, earlier: list[tuple[str, Outcome]]
+) -> tuple[Outcome, Comparison] | None:
+    """Audit the answers about a purchase's superseded request ids; return a finding if VTPass
+    delivered one of them (definitely: a 2xx)."""
+    found = None
+    for old_id, answer in earlier:
+        audit.record(
+            session,
+            actor=f"reconciliation:{run_id}",
+            action="vtpass.requery_superseded",
+            purchase_id=purchase.id,
+            user_id=purchase.user_id,
+            detail={
+                "request_id": old_id,
+                "answer": answer.kind.value,
+                "code": answer.code,
+                "http_status": answer.http_status,
+            },
+        )
+        if found is None and definite(answer) and answer.kind is OutcomeKind.DELIVERED:
+            note = (
+                f"VTPass delivered the superseded request_id {old_id} (code {answer.code or '-'})"
+                f" of this purchase, now under {purchase.request_id}: it may have delivered"
+                " twice; the customer was charged once"
+            )
+            found = (answer, Comparison(Finding.SUPERSEDED_DELIVERED, note))
+    return found
 
 
 def definite(outcome: Outcome) -> bool:
@@ -406,13 +504,14 @@ def _finish(db: Database, run_id: str, *, resumed: bool) -> RunSummary:
         run = session.get(ReconciliationRun, run_id, with_for_update=True)
         assert run is not None
         if run.status == "running":
-            run.status, run.finished_at = "completed", utcnow()
-            run.updated_at = run.finished_at
+            run.status = INCONCLUSIVE if could_not_tell(run) else COMPLETED
+            run.finished_at = run.updated_at = utcnow()
         log.log(
-            logging.ERROR if run.disagreements else logging.INFO,
-            "reconciliation run %s completed: %d checked, %d agree, %d disagree (%d refunded),"
+            logging.ERROR if run.disagreements or run.status == INCONCLUSIVE else logging.INFO,
+            "reconciliation run %s %s: %d checked, %d agree, %d disagree (%d refunded),"
             " %d inconclusive",
             run.id,
+            "completed" if run.status == COMPLETED else "could not tell (mostly inconclusive)",
             run.checked,
             run.agreed,
             run.disagreements,
@@ -420,6 +519,12 @@ def _finish(db: Database, run_id: str, *, resumed: bool) -> RunSummary:
             run.inconclusive,
         )
         return RunSummary.of(run, resumed=resumed)
+
+
+def could_not_tell(run: ReconciliationRun) -> bool:
+    """Whether a finished run's answers were mostly inconclusive (VTPass down, 087...): then
+    it is not a reconciliation that happened, whatever it agreed on."""
+    return run.inconclusive > 0 and run.inconclusive * 2 >= run.checked
 
 
 def _summary(db: Database, run_id: str, *, resumed: bool) -> RunSummary:

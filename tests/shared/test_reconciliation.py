@@ -20,13 +20,14 @@ import itertools
 import os
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from shared import ledger, users
 from shared.db import utcnow
@@ -423,8 +424,29 @@ def test_the_database_refuses_a_second_running_run(runtime):
 
 
 def test_the_lock_is_free_again_after_a_run_fails(runtime):
-    with pytest.raises(ZeroDivisionError), exclusive(runtime.db):
-        raise ZeroDivisionError
+    """Seen from another engine (its own connection): the pool would hand the same
+    connection back to this process, which re-enters a lock it still holds."""
+    from sqlalchemy import create_engine, text
+
+    from shared.reconcile.run import LOCK_KEY
+
+    other = create_engine(runtime.settings.database_url, poolclass=NullPool)
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND ((classid::bigint << 32) | objid::bigint) = :key"
+    )
+    try:
+        with pytest.raises(ZeroDivisionError), exclusive(runtime.db):
+            with other.connect() as conn:
+                assert conn.execute(held, {"key": LOCK_KEY}).scalar() == 1
+            raise ZeroDivisionError
+        with other.connect() as conn:
+            assert conn.execute(held, {"key": LOCK_KEY}).scalar() == 0
+            key = {"key": LOCK_KEY}
+            assert conn.execute(text("SELECT pg_try_advisory_lock(:key)"), key).scalar()
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+    finally:
+        other.dispose()
     with exclusive(runtime.db):
         pass
 
@@ -450,7 +472,7 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
     from api.metrics import reconciliation_metrics
 
     def counted() -> dict[str, float]:
-        [counter, _age] = reconciliation_metrics(runtime)
+        [counter, _age, _inconclusive] = reconciliation_metrics(runtime)
         return {s.labels["finding"]: s.value for s in counter.samples if s.name.endswith("_total")}
 
     before = counted()
@@ -460,6 +482,7 @@ def test_the_counter_shows_disagreements_by_finding(runtime, bought):
         "failed_at_vtpass",
         "unknown_at_vtpass",
         "delivered_at_vtpass",
+        "superseded_delivered",
     }
     since = utcnow()
     vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
@@ -576,4 +599,160 @@ def test_only_a_2xx_answer_reverses_a_delivered_purchase(runtime, bought, ledger
     assert [load(runtime, i).status for i in ids] == ["delivered"] * 3 + ["reversed"]
     assert [journals(runtime, i) for i in ids[:3]] == [["capture", "hold"]] * 3
     assert journals(runtime, ids[3]) == ["capture", "hold", "refund"]
+    ledger_ok()
+
+
+def _completed_at(runtime, purchase_id, when) -> None:
+    with runtime.db.transaction() as session:
+        session.execute(
+            update(Purchase).where(Purchase.id == purchase_id).values(completed_at=when)
+        )
+
+
+# Windows far ahead of every real purchase: only those a test moves there are in them.
+AHEAD = utcnow() + timedelta(days=400)
+
+
+def test_a_reversal_at_vtpass_days_after_delivery_is_found_by_the_trailing_recheck(
+    runtime, bought, simulator, ledger_ok
+):
+    week = timedelta(days=7)
+    old, too_old, failed = bought(), bought(), bought(phone="08099990002")
+    _completed_at(runtime, old, AHEAD - timedelta(days=3))
+    _completed_at(runtime, too_old, AHEAD - timedelta(days=9))
+    _completed_at(runtime, failed, AHEAD - timedelta(days=3))
+    for purchase_id in (old, too_old):
+        request_id = load(runtime, purchase_id).request_id
+        simulator.control("POST", f"transactions/{request_id}/reverse", repeat_callbacks=0)
+    window = {"since": AHEAD - timedelta(hours=25), "until": AHEAD}
+
+    [without] = run(runtime, runtime.vtpass, **window)
+    assert without.checked == 0  # the day's window alone never sees a 3-day-old purchase
+
+    [summary] = run(runtime, runtime.vtpass, **window, recheck=week)
+    # The delivered one 3 days back is asked again and refunded; the failed one and the one
+    # past the recheck period are not asked.
+    assert (summary.checked, summary.disagreements, summary.refunded) == (1, 1, 1)
+    assert [(f.purchase_id, f.finding) for f in findings(runtime, summary.id)] == [
+        (old, "reversed_at_vtpass")
+    ]
+    assert (load(runtime, old).status, load(runtime, too_old).status) == ("reversed", "delivered")
+    assert journals(runtime, old) == ["capture", "hold", "refund"]
+    ledger_ok()
+
+
+def test_an_inconclusive_answer_is_asked_again_by_the_next_run(runtime, bought, ledger_ok):
+    vtpass = ScriptedVTPass(pay_answer=answer(K.FAILED, amount=None, code="016"))
+    failed = bought(vtpass=vtpass)
+    first_window = {"since": AHEAD + timedelta(days=1), "until": AHEAD + timedelta(days=2)}
+    _completed_at(runtime, failed, first_window["since"] + timedelta(hours=1))
+    request_id = load(runtime, failed).request_id
+    vtpass.requery_answers = {request_id: answer(K.PENDING, amount=None, code="099")}
+    [first] = run(runtime, vtpass, **first_window, recheck=timedelta(days=7))
+    assert (first.checked, first.inconclusive) == (1, 1)
+
+    # The next day's window no longer holds it: it is carried forward, and now concludes.
+    vtpass.requery_answers = {request_id: answer(K.FAILED, amount=None, code="016")}
+    vtpass.asked.clear()
+    next_window = {"since": first_window["until"], "until": first_window["until"] + timedelta(1)}
+    [second] = run(runtime, vtpass, **next_window, recheck=timedelta(days=7))
+    assert vtpass.asked == [request_id]
+    assert (second.checked, second.agreed, second.inconclusive) == (1, 1, 0)
+    ledger_ok()
+
+
+def test_a_run_that_could_not_tell_is_not_a_completed_one(runtime, bought):
+    """All (or mostly) inconclusive answers: status `inconclusive`, the age gauge is not reset,
+    the inconclusive gauge says so, and the command exits 4."""
+    from api.metrics import reconciliation_metrics
+
+    def gauges() -> tuple[float | None, float]:
+        [_counter, age, could_not_tell] = reconciliation_metrics(runtime)
+        return (
+            next((s.value for s in age.samples), None),
+            next(s.value for s in could_not_tell.samples),
+        )
+
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    ids = [bought(vtpass=vtpass) for _ in range(3)]
+    window = {"since": AHEAD + timedelta(days=10), "until": AHEAD + timedelta(days=11)}
+    for purchase_id in ids:
+        _completed_at(runtime, purchase_id, window["since"] + timedelta(hours=1))
+    empty = {"since": AHEAD + timedelta(days=20), "until": AHEAD + timedelta(days=21)}
+    [ok] = run(runtime, ScriptedVTPass(), **empty)  # nothing in it
+    assert ok.status == "completed"
+    age_before, flag = gauges()
+    assert flag == 0.0
+    vtpass.requery_answers = {
+        load(runtime, i).request_id: Outcome(kind=K.PENDING, description="timed out")
+        for i in ids[:2]
+    }
+    vtpass.requery_answers[load(runtime, ids[2]).request_id] = answer(K.DELIVERED)
+    [summary] = run(runtime, vtpass, **window)
+    assert (summary.status, summary.checked, summary.inconclusive) == ("inconclusive", 3, 2)
+    age_after, flag = gauges()
+    assert flag == 1.0
+    assert age_after is not None and age_before is not None and age_after >= age_before
+    # A new run of the same window that concludes clears it.
+    vtpass.requery_answers = {load(runtime, i).request_id: answer(K.DELIVERED) for i in ids}
+    [again] = run(runtime, vtpass, **window)
+    assert (again.status, gauges()[1]) == ("completed", 0.0)
+
+
+def test_the_command_exits_4_when_the_run_could_not_tell(monkeypatch, capsys):
+    import shared.reconcile.__main__ as command
+    from shared.reconcile import RunSummary
+
+    now = utcnow()
+    told = RunSummary("rec_x", "inconclusive", now, now, 5, 1, 0, 4, 0, resumed=False)
+
+    class FakeRuntime:
+        def __init__(self, _settings) -> None:
+            self.db = self.vtpass = self.timing = None
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(command, "Runtime", FakeRuntime)
+    monkeypatch.setattr(command, "reconcile", lambda *a, **kw: [told])
+    assert command.main(["--since", "1h"]) == 4
+    monkeypatch.setattr(command, "reconcile", lambda *a, **kw: [replace(told, disagreements=1)])
+    assert command.main(["--since", "1h"]) == 1
+
+
+def test_a_superseded_request_id_vtpass_delivered_after_all_is_reported(runtime, bought, ledger_ok):
+    """A purchase re-paid under a new request id after a 015: if VTPass delivered the old one
+    too, the float paid twice. Reported, nobody charged; both ids were asked (rate-limited)."""
+    vtpass = ScriptedVTPass(pay_answer=answer(K.DELIVERED))
+    twice, once = bought(vtpass=vtpass), bought(vtpass=vtpass)
+    window = {"since": AHEAD + timedelta(days=30), "until": AHEAD + timedelta(days=31)}
+    for purchase_id, old_id in ((twice, "OLD-TWICE"), (once, "OLD-ONCE")):
+        _completed_at(runtime, purchase_id, window["since"] + timedelta(hours=1))
+        with runtime.db.transaction() as session:
+            session.execute(
+                update(Purchase)
+                .where(Purchase.id == purchase_id)
+                .values(superseded_request_ids=[old_id])
+            )
+    vtpass.requery_answers = {
+        load(runtime, twice).request_id: answer(K.DELIVERED),
+        load(runtime, once).request_id: answer(K.DELIVERED),
+        "OLD-TWICE": answer(K.DELIVERED, transaction_id="T-OLD"),
+        "OLD-ONCE": answer(K.NOT_FOUND, amount=None, code="015"),
+    }
+    before = {i: journals(runtime, i) for i in (twice, once)}
+    waits: list[float] = []
+    pacer = Pacer(FAST, sleep=waits.append)
+    [summary] = run(runtime, vtpass, **window, pacer=pacer)
+    assert sorted(vtpass.asked) == sorted(vtpass.requery_answers)
+    assert (summary.checked, summary.agreed, summary.disagreements) == (2, 1, 1)
+    [found] = findings(runtime, summary.id)
+    assert (found.purchase_id, found.finding, found.action) == (
+        twice,
+        "superseded_delivered",
+        "reported",
+    )
+    assert "OLD-TWICE" in found.note and found.vtpass_transaction_id == "T-OLD"
+    assert {i: journals(runtime, i) for i in (twice, once)} == before
+    assert [load(runtime, i).status for i in (twice, once)] == ["delivered", "delivered"]
     ledger_ok()

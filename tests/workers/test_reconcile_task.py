@@ -45,6 +45,8 @@ def test_the_beat_reconciles_daily_at_a_time_of_day_and_resumes_every_ten_minute
         ({"reconcile_at_utc": "25:00"}, "PAYLINK_RECONCILE_AT_UTC"),
         ({"reconcile_at_utc": "1am"}, "PAYLINK_RECONCILE_AT_UTC"),
         ({"reconcile_window_h": 0.0}, "PAYLINK_RECONCILE_WINDOW_H"),
+        ({"reconcile_recheck_days": -1.0}, "PAYLINK_RECONCILE_RECHECK_DAYS"),
+        ({"reconcile_recheck_days": float("nan")}, "PAYLINK_RECONCILE_RECHECK_DAYS"),
     ],
 )
 def test_bad_reconciliation_settings_are_refused(settings, change, complaint):
@@ -198,3 +200,38 @@ def test_a_time_limit_leaves_the_run_to_be_resumed(runtime, two_delivered):
         pacer=Pacer(1000.0),
     )
     assert (done.id, done.status) == (left.id, "completed") and done.checked >= len(ids)
+
+
+def test_a_daily_call_that_only_resumed_hands_on_as_a_daily_call(
+    runtime, two_delivered, monkeypatch
+):
+    """The day's own run is not lost behind an unfinished one: the next slice is daily too."""
+    import workers.tasks as tasks
+
+    since, _ids = two_delivered
+    [left] = reconcile(
+        runtime.db,
+        runtime.vtpass,
+        since=since,
+        started_by="test",
+        timing=runtime.timing,
+        pacer=Pacer(1000.0),
+        limit=0,
+    )
+    handed_on: list[dict] = []
+    monkeypatch.setattr(tasks, "RECONCILE_SLICE_S", 0.0)
+    monkeypatch.setattr(reconcile_with_vtpass, "delay", lambda **kw: handed_on.append(kw))
+    assert reconcile_with_vtpass.apply(kwargs={"resume_only": False}).get() == {left.id: "running"}
+    assert handed_on == [{"resume_only": False}]
+    handed_on.clear()
+    assert reconcile_with_vtpass.apply(kwargs={"resume_only": True}).get() == {left.id: "running"}
+    assert handed_on == [{"resume_only": True}]
+
+
+def test_a_daily_call_that_finds_the_lock_held_asks_again_later(runtime, monkeypatch):
+    asked: list[dict] = []
+    monkeypatch.setattr(reconcile_with_vtpass, "apply_async", lambda **kw: asked.append(kw))
+    with exclusive(runtime.db):
+        result = reconcile_with_vtpass.apply(kwargs={"resume_only": False}).get()
+    assert result == {"skipped": "another reconciliation is running"}
+    assert asked == [{"kwargs": {"resume_only": False}, "countdown": 600}]
