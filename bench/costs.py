@@ -35,7 +35,9 @@ def main() -> None:
     """Start a private database, Redis and simulator; measure; clean up."""
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=300, help="purchases")
-    parser.add_argument("--profile", choices=("accept", "settle"), help="cProfile one phase")
+    parser.add_argument(
+        "--profile", choices=("me", "accept", "settle"), help="cProfile one phase"
+    )
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--show-sql", action="store_true", help="print one purchase's statements")
     args = parser.parse_args()
@@ -119,6 +121,9 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
         assert r.status_code == 202, r.get_json()
         return str(r.get_json()["id"])
 
+    def me() -> None:
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+
     from workers.tasks import pay
 
     def settle(purchase_id: str) -> None:
@@ -136,7 +141,7 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
         settle(purchase_id)
         print("-- one settle:", *shown, sep="\n   ")
     ids: list[str] = []
-    for phase, step in (("accept", None), ("settle", settle)):
+    for phase, step in (("me", None), ("accept", None), ("settle", settle)):
         # CPU time, not wall time: waits on PostgreSQL and a busy machine do not count.
         profiler = cProfile.Profile(time.thread_time) if args.profile == phase else None
         counts.update(statements=0, transactions=0)
@@ -144,7 +149,10 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
         wall = time.perf_counter()
         if profiler:
             profiler.enable()
-        if step is None:
+        if phase == "me":
+            for _ in range(args.n):
+                me()
+        elif step is None:
             ids = [accept() for _ in range(args.n)]
         else:
             for purchase_id in ids:

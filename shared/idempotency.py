@@ -17,9 +17,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,11 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_KEYS = cast(Table, IdempotencyKey.__table__)
+# Built once: claiming a key and storing its response are on every accept's path.
+_CLAIM = insert(_KEYS).on_conflict_do_nothing().returning(_KEYS.c.key)
+
+
 def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredResponse | Claim:
     """Claim `key` for this request, or return the response it already has."""
     now = utcnow()
@@ -66,17 +71,15 @@ def claim(db: Database, *, user_id: str, key: str, fingerprint: str) -> StoredRe
     # A new key (the usual case) is one INSERT that commits by itself.
     with db.autocommit() as conn:
         inserted = conn.execute(
-            insert(IdempotencyKey)
-            .values(
-                user_id=user_id,
-                key=key,
-                request_hash=fingerprint,
-                locked_until=now + LOCK,
-                claim_token=mine.token,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
+            _CLAIM,
+            {
+                "user_id": user_id,
+                "key": key,
+                "request_hash": fingerprint,
+                "locked_until": now + LOCK,
+                "claim_token": mine.token,
+                "created_at": now,
+            },
         ).first()
     if inserted:
         return mine
@@ -106,6 +109,24 @@ def _held(claim: Claim) -> Any:
     )
 
 
+_COMPLETE = (
+    update(_KEYS)
+    .where(
+        _KEYS.c.user_id == bindparam("claim_user"),
+        _KEYS.c.key == bindparam("claim_key"),
+        _KEYS.c.claim_token == bindparam("claim_token_"),
+        _KEYS.c.response_status.is_(None),
+    )
+    .values(
+        response_status=bindparam("status"),
+        response_body=bindparam("body", type_=_KEYS.c.response_body.type),
+        purchase_id=bindparam("purchase"),
+        locked_until=None,
+    )
+    .returning(_KEYS.c.key)
+)
+
+
 def complete(
     session: Session,
     claim: Claim,
@@ -119,17 +140,21 @@ def complete(
     Raises IdempotencyInProgress when the claim was taken over meanwhile; the caller's
     transaction then rolls back, so the key names exactly one piece of work.
     """
-    stored = session.execute(
-        update(IdempotencyKey)
-        .where(_held(claim))
-        .values(
-            response_status=status,
-            response_body=body,
-            purchase_id=purchase_id,
-            locked_until=None,
+    stored = (
+        session.connection()
+        .execute(
+            _COMPLETE,
+            {
+                "claim_user": claim.user_id,
+                "claim_key": claim.key,
+                "claim_token_": claim.token,
+                "status": status,
+                "body": body,
+                "purchase": purchase_id,
+            },
         )
-        .returning(IdempotencyKey.key)
-    ).first()
+        .first()
+    )
     if stored is None:
         raise IdempotencyInProgress()
 

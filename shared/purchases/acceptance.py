@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import Table, insert
 
 from shared import audit, idempotency, ledger
-from shared.db import Database, utcnow
+from shared.db import Database, new_id, utcnow
 from shared.errors import IdempotencyInProgress, InsufficientFunds
 from shared.models import Purchase, StatusChange
 from shared.purchases.execution import Timing
@@ -68,43 +68,60 @@ def _record(
 ) -> Acceptance:
     user_id, key = claim.user_id, claim.key
     now = utcnow()
+    # Written with Core statements, not the ORM's unit of work: an accept is the API's hottest
+    # write, and its rows are new, so there is nothing for the ORM to track.
+    row: dict[str, Any] = {
+        "id": new_id("pur"),
+        "user_id": user_id,
+        "status": PurchaseStatus.QUEUED.value,
+        "category": priced.product.category.value,
+        "service_id": priced.product.service_id,
+        "amount": priced.amount,
+        "phone": priced.phone,
+        "customer_id": priced.customer_id,
+        "variation_code": priced.variation_code,
+        "subscription_type": priced.subscription_type,
+        "quantity": priced.quantity,
+        "request_id": mint_request_id(now),
+        "superseded_request_ids": [],
+        "vtpass_transaction_id": None,
+        "vtpass_acknowledged_at": None,
+        "receipt": None,
+        "error": None,
+        "pay_attempts": 0,
+        "requery_attempts": 0,
+        "last_pay_at": None,
+        "pending_since": None,
+        # The API publishes right after commit; the sweeper steps in if that is lost.
+        "next_attempt_at": now + timing.queued_grace,
+        "float_wait_since": None,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+    }
+    accepted = {"status": "queued", "reason": "accepted; funds held", "at": now}
     with db.transaction() as session:
-        purchase = Purchase(
-            user_id=user_id,
-            status=PurchaseStatus.QUEUED.value,
-            category=priced.product.category.value,
-            service_id=priced.product.service_id,
-            amount=priced.amount,
-            phone=priced.phone,
-            customer_id=priced.customer_id,
-            variation_code=priced.variation_code,
-            subscription_type=priced.subscription_type,
-            quantity=priced.quantity,
-            request_id=mint_request_id(now),
-            created_at=now,
-            updated_at=now,
-            # The API publishes right after commit; the sweeper steps in if that is lost.
-            next_attempt_at=now + timing.queued_grace,
-        )
-        session.add(purchase)
-        session.flush()
+        conn = session.connection()
+        conn.execute(_INSERT_PURCHASE, row)
         ledger.hold(
-            session, user_id=user_id, purchase_id=purchase.id, amount=priced.amount, actor=user_id
+            session, user_id=user_id, purchase_id=row["id"], amount=priced.amount, actor=user_id
         )
-        accepted = StatusChange(
-            purchase_id=purchase.id, status="queued", reason="accepted; funds held", at=now
-        )
-        session.add(accepted)
+        conn.execute(_INSERT_HISTORY, {"purchase_id": row["id"], **accepted})
         audit.record(
             session,
             actor=user_id,
             action="purchase.accepted",
-            purchase_id=purchase.id,
+            purchase_id=row["id"],
             user_id=user_id,
-            detail={"service_id": purchase.service_id, "amount": str(purchase.amount), "key": key},
+            detail={"service_id": row["service_id"], "amount": str(row["amount"]), "key": key},
         )
-        # The row is what was just written; its history is this one entry. No re-read.
-        set_committed_value(purchase, "history", [accepted])
-        body = purchase_object(purchase)
-        idempotency.complete(session, claim, status=202, body=body, purchase_id=purchase.id)
-    return Acceptance(202, body, purchase.id, created=True)
+        # The answer shows the row as just written, its history this one entry: no re-read.
+        # (A transient object, never added to the session.)
+        body = purchase_object(Purchase(**row, history=[StatusChange(**accepted)]))
+        idempotency.complete(session, claim, status=202, body=body, purchase_id=row["id"])
+    return Acceptance(202, body, row["id"], created=True)
+
+
+_INSERT_PURCHASE = insert(cast(Table, Purchase.__table__))
+_INSERT_HISTORY = insert(cast(Table, StatusChange.__table__))
