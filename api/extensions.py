@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from flask import Flask, Response, current_app, g, request
 from flask_jwt_extended import JWTManager, decode_token
+from flask_jwt_extended.config import config as jwt_config
 from flask_limiter import Limiter
 
 from shared.config import Settings
@@ -29,7 +30,40 @@ UNLIMITED = {"health.healthz", "health.readyz", "metrics.expose", "vtpass_callba
 # Credential guessing is limited harder, per client address (there is no account yet).
 AUTH = {"auth.login", "auth.register", "auth.refresh", "auth.change_password"}
 
-jwt = JWTManager()
+# How many verified tokens each app remembers (then it starts over).
+VERIFIED_TOKENS_MAX = 10_000
+
+
+class RememberingJWTManager(JWTManager):
+    """flask-jwt-extended's manager, remembering the claims of the tokens it has verified.
+
+    Checking a token decodes it three times (PyJWT checks each character of every segment in
+    Python) and verifies its signature, issuer and audience: profiled, half of a `GET /me`.
+    A client sends one token for many requests, so each app remembers token -> claims of the
+    tokens it verified and, for those, re-checks only the expiry (with the configured
+    leeway); the key is the whole token, signature included, so a changed token is verified
+    afresh. Revocation is never remembered: the blocklist is asked on every request.
+    """
+
+    def _decode_jwt_from_config(
+        self, encoded_token: str, csrf_value: str | None = None, allow_expired: bool = False
+    ) -> dict:
+        if csrf_value or allow_expired:
+            return super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        verified: dict[str, dict] = current_app.extensions.setdefault("paylink.verified_tokens", {})
+        claims = verified.get(encoded_token)
+        if claims is not None and time.time() < claims["exp"] + jwt_config.leeway:
+            return dict(claims)
+        # New, or expired since: verified in full (an expired token gets the library's error).
+        claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
+        if isinstance(claims.get("exp"), int | float):
+            if len(verified) >= VERIFIED_TOKENS_MAX:
+                verified.clear()
+            verified[encoded_token] = dict(claims)
+        return claims
+
+
+jwt = RememberingJWTManager()
 
 
 def client_address() -> str:
@@ -46,27 +80,9 @@ def client_address() -> str:
     return str(address)
 
 
-# How many verified access tokens each app remembers for its limiter (then it starts over).
-VERIFIED_TOKENS_MAX = 10_000
-
-
 def _token_subject(token: str) -> str:
-    # Checking a signature costs more than the rest of a rate-limit decision, and a client
-    # sends one token for many requests: this app remembers token -> (subject, expiry) of
-    # the tokens it verified. Only the limiter's key comes from here; `jwt_required` still
-    # verifies every request's token and checks revocation.
-    verified: dict[str, tuple[str, float]] = current_app.extensions.setdefault(
-        "paylink.verified_tokens", {}
-    )
-    known = verified.get(token)
-    if known is not None and known[1] > time.time():
-        return known[0]
-    claims = decode_token(token)
-    if len(verified) >= VERIFIED_TOKENS_MAX:
-        verified.clear()
-    subject = str(claims["sub"])
-    verified[token] = (subject, float(claims.get("exp", 0)))
-    return subject
+    # Verified once per token and app (RememberingJWTManager), then remembered.
+    return str(decode_token(token)["sub"])
 
 
 def rate_limit_key() -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import Table, insert, inspect, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -89,8 +89,12 @@ def captured(session: Session, purchase_id: str) -> bool:
     return found is not None
 
 
+# The tables behind the ORM classes: a transition writes with Core statements (the ORM's
+# bulk-update and unit-of-work machinery was a third of a settle's CPU, profiled).
+_PURCHASES = cast(Table, Purchase.__table__)
+_INSERT_HISTORY = insert(cast(Table, StatusChange.__table__))
 # Attribute name -> column of every mapped column of a purchase, for UPDATE ... RETURNING.
-_COLUMNS = {prop.key: prop.columns[0] for prop in inspect(Purchase).column_attrs}
+_COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Purchase).column_attrs}
 
 
 def transition(
@@ -121,23 +125,23 @@ def transition(
         else None
     )
     now = now or utcnow()
-    values: dict[str, Any] = dict(changes or {})
-    values.update(status=to_status.value, updated_at=now, version=Purchase.version + 1)
+    values: dict[str, Any] = {_COLUMNS[name].name: value for name, value in (changes or {}).items()}
+    values.update(status=to_status.value, updated_at=now, version=_PURCHASES.c.version + 1)
     if to_status in FINAL and from_status not in FINAL:
         values["completed_at"] = now
         values["next_attempt_at"] = None
     elif to_status in (S.REVIEW,):
         values["next_attempt_at"] = None
-    guard = [Purchase.id == purchase.id, Purchase.status == from_status.value]
+    guard = [_PURCHASES.c.id == purchase.id, _PURCHASES.c.status == from_status.value]
     if expected_version is not None:
-        guard.append(Purchase.version == expected_version)
-    moved = session.execute(
-        update(Purchase)
-        .where(*guard)
-        .values(**values)
-        .returning(*_COLUMNS.values())
-        .execution_options(synchronize_session=False)
-    ).first()
+        guard.append(_PURCHASES.c.version == expected_version)
+    # Changes the caller made to ORM objects reach the database first, as autoflush would.
+    session.flush()
+    moved = (
+        session.connection()
+        .execute(update(_PURCHASES).where(*guard).values(**values).returning(*_COLUMNS.values()))
+        .first()
+    )
     if moved is None:
         return False
     # The row as written comes back with the UPDATE: no second round trip to refresh it.
@@ -145,8 +149,9 @@ def transition(
         set_committed_value(purchase, key, value)
     session.expire(purchase, ["history"])
     if to_status != from_status:
-        session.add(
-            StatusChange(purchase_id=purchase.id, status=to_status.value, reason=reason, at=now)
+        session.connection().execute(
+            _INSERT_HISTORY,
+            {"purchase_id": purchase.id, "status": to_status.value, "reason": reason, "at": now},
         )
         audit.record(
             session,

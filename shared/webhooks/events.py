@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -64,27 +64,46 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
         .returning(User.event_seq, subscribed)
         .execution_options(synchronize_session=False)
     ).one()
-    event = Event(
-        id=event_id,
-        user_id=purchase.user_id,
-        type=event_type,
-        purchase_id=purchase.id,
-        seq=seq,
-        payload={
-            "id": event_id,
-            "type": event_type,
-            "created_at": iso(now),
-            "data": purchase_object(purchase),
-        },
-        created_at=now,
-    )
-    session.add(event)
-    for endpoint_id in endpoint_ids or ():
-        session.add(
-            WebhookDelivery(event_id=event_id, endpoint_id=endpoint_id, next_attempt_at=now)
+    payload = {
+        "id": event_id,
+        "type": event_type,
+        "created_at": iso(now),
+        "data": purchase_object(purchase),
+    }
+    row = {
+        "id": event_id,
+        "user_id": purchase.user_id,
+        "type": event_type,
+        "purchase_id": purchase.id,
+        "seq": seq,
+        "payload": payload,
+        "created_at": now,
+    }
+    # Core statements: the rows are new and nothing in this transaction reads them back.
+    conn = session.connection()
+    conn.execute(_INSERT_EVENT, row)
+    if endpoint_ids:
+        conn.execute(
+            _INSERT_DELIVERY,
+            [
+                {
+                    "id": new_id("whd"),
+                    "event_id": event_id,
+                    "endpoint_id": endpoint_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for endpoint_id in endpoint_ids
+            ],
         )
         _deliveries_recorded.set(True)
-    return event
+    return Event(**row)
+
+
+_INSERT_EVENT = insert(cast(Table, Event.__table__))
+_INSERT_DELIVERY = insert(cast(Table, WebhookDelivery.__table__))
 
 
 def subscribed_endpoints(session: Session, user_id: str, event_type: str) -> list[str]:
