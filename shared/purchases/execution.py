@@ -33,13 +33,14 @@ from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
 from shared.products import PRODUCTS, Category
-from shared.purchases.states import REQUERYABLE, captured, transition
+from shared.purchases.states import REQUERYABLE, captured, start_processing, transition
 from shared.purchases.states import PurchaseStatus as S
 from shared.vtpass import (
     Outcome,
     OutcomeKind,
     VTPassClient,
     conflict_note,
+    day_prefix,
     is_stale,
     mint_request_id,
 )
@@ -188,6 +189,19 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
 
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
+    reason = "sending the pay request to VTPass"
+    with db.transaction() as session:
+        # The usual case in one statement: queued, with a request_id of the current Lagos day.
+        started = start_processing(
+            session,
+            purchase_id,
+            today=day_prefix(),
+            lease=timing.processing_lease,
+            reason=reason,
+            actor="worker",
+        )
+    if started is not None:
+        return started
     with db.transaction() as session:
         # The history is not needed to send the pay (no event for `processing`): not loaded.
         # Locked first: the lease is measured from the moment the purchase becomes
@@ -203,7 +217,6 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             "last_pay_at": now,
             "next_attempt_at": now + timing.processing_lease,
         }
-        reason = "sending the pay request to VTPass"
         if is_stale(purchase.request_id, now):
             # Only queued purchases get here, and those never reached VTPass: a fresh id is safe.
             changes["request_id"] = mint_request_id(now)

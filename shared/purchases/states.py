@@ -7,11 +7,11 @@ all in the caller's transaction. A caller that loses the race gets False and doe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, inspect, select, update
+from sqlalchemy import Table, insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -95,6 +95,70 @@ _PURCHASES = cast(Table, Purchase.__table__)
 _INSERT_HISTORY = insert(cast(Table, StatusChange.__table__))
 # Attribute name -> column of every mapped column of a purchase, for UPDATE ... RETURNING.
 _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Purchase).column_attrs}
+
+
+# queued -> processing, the step before every pay request, in one statement: the row is
+# locked first (the CTE), so the lease counts from the moment it is taken, after any wait for
+# the lock; the history entry goes in with it. Only for a request_id minted on the current
+# Lagos day (`today`): renewing a stale one is `transition`'s job.
+_START_PROCESSING = text(
+    """
+    WITH locked AS (
+        SELECT id FROM purchases
+        WHERE id = :purchase_id AND status = 'queued' AND starts_with(request_id, :today)
+        FOR UPDATE
+    ), moved AS (
+        UPDATE purchases p SET
+            status = 'processing',
+            pay_attempts = p.pay_attempts + 1,
+            last_pay_at = clock_timestamp(),
+            next_attempt_at = clock_timestamp() + :lease,
+            updated_at = clock_timestamp(),
+            version = p.version + 1
+        FROM locked
+        WHERE p.id = locked.id AND p.status = 'queued'
+        RETURNING p.*
+    ), noted AS (
+        INSERT INTO purchase_status_history (purchase_id, status, reason, at)
+        SELECT id, 'processing', :reason, updated_at FROM moved
+    )
+    SELECT * FROM moved
+    """
+).columns(*_COLUMNS.values())
+
+
+def start_processing(
+    session: Session, purchase_id: str, *, today: str, lease: timedelta, reason: str, actor: str
+) -> Purchase | None:
+    """`transition(queued -> processing)` for a purchase whose request_id is of `today`.
+
+    Returns the purchase as written (not attached to the session), or None when it is not
+    queued or its request_id is from another day (the caller then uses `transition`).
+    """
+    row = (
+        session.connection()
+        .execute(
+            _START_PROCESSING,
+            {"purchase_id": purchase_id, "today": today, "lease": lease, "reason": reason},
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    purchase = Purchase(**row)
+    audit.record(
+        session,
+        actor=actor,
+        action="purchase.status",
+        purchase_id=purchase.id,
+        user_id=purchase.user_id,
+        detail={"from": S.QUEUED.value, "to": S.PROCESSING.value, "reason": reason},
+    )
+    note_status_change(
+        session, purchase_id=purchase.id, user_id=purchase.user_id, status=S.PROCESSING.value
+    )
+    return purchase
 
 
 def transition(

@@ -23,7 +23,13 @@ from shared.vtpass.outcome import (
     classify_transport_error,
 )
 from shared.vtpass.receipt import conflict_note, extract_receipt
-from shared.vtpass.request_id import LAGOS, is_stale, mint_request_id, request_id_date
+from shared.vtpass.request_id import (
+    LAGOS,
+    day_prefix,
+    is_stale,
+    mint_request_id,
+    request_id_date,
+)
 
 __all__ = [
     "ALERT_CODES",
@@ -50,6 +56,7 @@ __all__ = [
     "classify_transport_error",
     "conflict_note",
     "extract_receipt",
+    "day_prefix",
     "is_stale",
     "mint_request_id",
     "request_id_date",

@@ -39,6 +39,11 @@ def mint_request_id(now: datetime | None = None) -> str:
     return prefix + secrets.token_hex(_SUFFIX_BYTES)
 
 
+def day_prefix(now: datetime | None = None) -> str:
+    """The prefix every request id minted on the current Lagos day starts with."""
+    return _lagos_now(now).strftime("%Y%m%d")
+
+
 def request_id_date(request_id: str) -> date:
     """Return the Lagos date encoded in a request id's prefix."""
     match = _PREFIX.match(request_id)

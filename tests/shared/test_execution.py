@@ -650,18 +650,20 @@ def test_a_review_purchase_keeps_vtpass_s_acknowledgement_and_is_not_refunded_on
     ledger_ok()
 
 
+@pytest.mark.parametrize("minted", ["today", "yesterday"])
 def test_the_processing_lease_starts_when_the_purchase_becomes_processing(
-    runtime, purchase_id, monkeypatch
+    runtime, purchase_id, minted
 ):
     """A worker that waited for a pooled connection or for the purchase's row starts its
     lease (and last_pay_at) when it takes the row, not when it began waiting: otherwise the
-    sweeper could move on a purchase whose pay is still about to leave."""
+    sweeper could move on a purchase whose pay is still about to leave. Both ways in: the
+    one-statement start (a request_id of today) and the full transition (an id to renew)."""
     import threading
 
     from sqlalchemy import select, text
 
-    clock = {"now": utcnow()}
-    monkeypatch.setattr(execution, "utcnow", lambda: clock["now"])
+    if minted == "yesterday":
+        set_fields(runtime, purchase_id, request_id=mint_request_id(utcnow() - timedelta(days=1)))
     started: dict[str, Purchase | None] = {}
     with runtime.db.transaction() as holder:
         holder.execute(select(Purchase).where(Purchase.id == purchase_id).with_for_update())
@@ -669,7 +671,7 @@ def test_the_processing_lease_starts_when_the_purchase_becomes_processing(
             target=lambda: started.update(p=execution._start(runtime.db, purchase_id, TIMING))
         )
         worker.start()
-        # Wait (bounded) until the worker is blocked on the row; then an hour "passes".
+        # Wait (bounded) until the worker is blocked on the row.
         give_up = datetime.now().timestamp() + 30
         with runtime.db.sessions() as watcher:
             while not watcher.execute(
@@ -680,9 +682,12 @@ def test_the_processing_lease_starts_when_the_purchase_becomes_processing(
             ).scalar_one():
                 assert datetime.now().timestamp() < give_up, "the worker never waited"
                 watcher.rollback()
-        clock["now"] = clock["now"] + timedelta(hours=1)
+        # The last moment the row is still held; the worker can only take it after this.
+        released = holder.execute(text("SELECT clock_timestamp()")).scalar_one()
     worker.join(30)
     purchase = started["p"]
     assert purchase is not None and purchase.status == "processing"
-    assert purchase.last_pay_at == clock["now"]
-    assert purchase.next_attempt_at == clock["now"] + TIMING.processing_lease
+    assert purchase.last_pay_at is not None and purchase.last_pay_at >= released
+    assert purchase.next_attempt_at is not None
+    lease = purchase.next_attempt_at - purchase.last_pay_at
+    assert abs(lease - TIMING.processing_lease) <= timedelta(milliseconds=5)
