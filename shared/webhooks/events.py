@@ -11,8 +11,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from shared.db import Database, new_id, utcnow
@@ -44,7 +44,8 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     """Record `purchase.<status>` and its deliveries inside the caller's transaction."""
     if status not in EVENT_STATUSES:
         return None
-    # The history row of this very change was only added to the session; show it too.
+    # Anything the caller added through the ORM is written first; the history is read afresh
+    # (with the entry of this very change) when the payload shows it.
     session.flush()
     session.expire(purchase, ["history"])
     now = utcnow()
@@ -52,18 +53,11 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     event_type = f"purchase.{status}"
     # Locks the user's row until commit: the user's events commit in `seq` order. The same
     # statement names the endpoints to deliver to.
-    subscribed = (
-        select(func.array_agg(WebhookEndpoint.id))
-        .where(*_subscribed(purchase.user_id, event_type))
-        .scalar_subquery()
+    seq, endpoint_ids = (
+        session.connection()
+        .execute(_NEXT_EVENT, {"user_id": purchase.user_id, "event_filter": [event_type]})
+        .one()
     )
-    seq, endpoint_ids = session.execute(
-        update(User)
-        .where(User.id == purchase.user_id)
-        .values(event_seq=User.event_seq + 1)
-        .returning(User.event_seq, subscribed)
-        .execution_options(synchronize_session=False)
-    ).one()
     payload = {
         "id": event_id,
         "type": event_type,
@@ -102,6 +96,28 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     return Event(**row)
 
 
+_USERS = cast(Table, User.__table__)
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+# The user's next event number and the endpoints subscribed to the event (built once).
+_NEXT_EVENT = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("user_id"))
+    .values(event_seq=_USERS.c.event_seq + 1)
+    .returning(
+        _USERS.c.event_seq,
+        select(func.array_agg(_ENDPOINTS.c.id))
+        .where(
+            _ENDPOINTS.c.user_id == bindparam("user_id"),
+            _ENDPOINTS.c.enabled.is_(True),
+            _ENDPOINTS.c.deleted_at.is_(None),
+            or_(
+                _ENDPOINTS.c.events.is_(None),
+                _ENDPOINTS.c.events.contains(bindparam("event_filter", type_=JSONB)),
+            ),
+        )
+        .scalar_subquery(),
+    )
+)
 _INSERT_EVENT = insert(cast(Table, Event.__table__))
 _INSERT_DELIVERY = insert(cast(Table, WebhookDelivery.__table__))
 

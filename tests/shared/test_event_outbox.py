@@ -29,3 +29,31 @@ def test_deliveries_are_noted_only_when_an_endpoint_is_subscribed(runtime, new_p
     record(runtime, purchase_id)
     assert take_recorded_deliveries() is True
     assert take_recorded_deliveries() is False  # asked once, forgotten
+
+
+def test_an_endpoint_hears_only_the_events_it_subscribed_to(runtime, new_purchase):
+    from sqlalchemy import select
+
+    from shared.models import WebhookDelivery
+
+    take_recorded_deliveries()
+    purchase_id = new_purchase()
+    with runtime.db.sessions() as session:
+        user_id = session.get(Purchase, purchase_id).user_id
+    endpoint, _secret = endpoints.create_endpoint(
+        runtime.db,
+        user_id=user_id,
+        url="https://example.com/failures",
+        events=["purchase.failed"],
+        allow_private=True,
+    )
+    record(runtime, purchase_id)  # purchase.pending: not subscribed
+    assert take_recorded_deliveries() is False
+    with runtime.db.transaction() as session:
+        event = record_purchase_event(session, session.get(Purchase, purchase_id), "failed")
+    assert take_recorded_deliveries() is True
+    with runtime.db.sessions() as session:
+        delivered_to = session.scalars(
+            select(WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id == event.id)
+        ).all()
+    assert delivered_to == [endpoint.id]
