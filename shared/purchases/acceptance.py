@@ -70,6 +70,7 @@ def _record(
     now = utcnow()
     # Written with Core statements, not the ORM's unit of work: an accept is the API's hottest
     # write, and its rows are new, so there is nothing for the ORM to track.
+    # (`receipt` and `error` are left out: SQL NULL, not JSON null, until there is one.)
     row: dict[str, Any] = {
         "id": new_id("pur"),
         "user_id": user_id,
@@ -86,8 +87,6 @@ def _record(
         "superseded_request_ids": [],
         "vtpass_transaction_id": None,
         "vtpass_acknowledged_at": None,
-        "receipt": None,
-        "error": None,
         "pay_attempts": 0,
         "requery_attempts": 0,
         "last_pay_at": None,

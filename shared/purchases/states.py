@@ -99,10 +99,11 @@ _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Pur
 
 # queued -> processing, the step before every pay request, in one statement: the row is
 # locked first (the CTE), so the lease counts from the moment it is taken, after any wait for
-# the lock; the history entry goes in with it. Only for a request_id minted on the current
-# Lagos day (`today`): renewing a stale one is `transition`'s job.
+# the lock; the history entry goes in with it. Times are the caller's clock (`:now`, as every
+# other timestamp) plus however long the statement itself took, lock wait included. Only for
+# a request_id minted on the current Lagos day (`today`): renewing one is `transition`'s job.
 _START_PROCESSING = text(
-    """
+    f"""
     WITH locked AS (
         SELECT id FROM purchases
         WHERE id = :purchase_id AND status = 'queued' AND starts_with(request_id, :today)
@@ -111,13 +112,17 @@ _START_PROCESSING = text(
         UPDATE purchases p SET
             status = 'processing',
             pay_attempts = p.pay_attempts + 1,
-            last_pay_at = clock_timestamp(),
-            next_attempt_at = clock_timestamp() + :lease,
-            updated_at = clock_timestamp(),
+            last_pay_at = taken.at,
+            next_attempt_at = taken.at + :lease,
+            updated_at = taken.at,
             version = p.version + 1
         FROM locked
+        CROSS JOIN LATERAL (
+            SELECT CAST(:now AS timestamptz) + (clock_timestamp() - statement_timestamp()) AS at
+            WHERE locked.id IS NOT NULL
+        ) taken
         WHERE p.id = locked.id AND p.status = 'queued'
-        RETURNING p.*
+        RETURNING {", ".join(f"p.{column.name}" for column in _COLUMNS.values())}
     ), noted AS (
         INSERT INTO purchase_status_history (purchase_id, status, reason, at)
         SELECT id, 'processing', :reason, updated_at FROM moved
@@ -139,7 +144,13 @@ def start_processing(
         session.connection()
         .execute(
             _START_PROCESSING,
-            {"purchase_id": purchase_id, "today": today, "lease": lease, "reason": reason},
+            {
+                "purchase_id": purchase_id,
+                "today": today,
+                "lease": lease,
+                "reason": reason,
+                "now": utcnow(),
+            },
         )
         .mappings()
         .first()

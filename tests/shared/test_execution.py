@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -682,12 +683,21 @@ def test_the_processing_lease_starts_when_the_purchase_becomes_processing(
             ).scalar_one():
                 assert datetime.now().timestamp() < give_up, "the worker never waited"
                 watcher.rollback()
-        # The last moment the row is still held; the worker can only take it after this.
-        released = holder.execute(text("SELECT clock_timestamp()")).scalar_one()
+        # The row stays held a while longer (by the clock; nothing else to wait for), so a
+        # time taken before the wait would be a whole `held` earlier than the release.
+        clock = text("SELECT clock_timestamp()")
+        waiting_since = holder.execute(clock).scalar_one()
+        held = timedelta(milliseconds=400)
+        while (released := holder.execute(clock).scalar_one()) - waiting_since < held:
+            time.sleep(0.02)
     worker.join(30)
     purchase = started["p"]
     assert purchase is not None and purchase.status == "processing"
-    assert purchase.last_pay_at is not None and purchase.last_pay_at >= released
+    # (Up to 50 ms either way: the worker's clock reading and the commit's round trip.)
+    assert purchase.last_pay_at is not None
+    assert purchase.last_pay_at >= released - timedelta(milliseconds=50), (
+        purchase.last_pay_at - released
+    )
     assert purchase.next_attempt_at is not None
     lease = purchase.next_attempt_at - purchase.last_pay_at
     assert abs(lease - TIMING.processing_lease) <= timedelta(milliseconds=5)
