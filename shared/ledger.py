@@ -137,8 +137,10 @@ def _post(
 ) -> Journal:
     debit_kind, credit_kind = MOVEMENTS[kind]
     owned = [k for k in (debit_kind, credit_kind) if k in USER_KINDS]
+    # Straight on the connection: the two statements are text, nothing for the ORM to do.
+    conn = session.connection()
     moved: dict[str, int] = dict(
-        session.execute(
+        conn.execute(
             _MOVE_USER_BALANCES,
             {"user_id": user_id, "kinds": owned, "debit": debit_kind, "amount": amount},
         ).all()
@@ -156,7 +158,7 @@ def _post(
         actor=actor,
         created_at=utcnow(),
     )
-    session.execute(
+    conn.execute(
         _RECORD_JOURNAL,
         {
             "journal_id": journal.id,
