@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Insert, Table, bindparam, event, insert
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.db import utcnow
@@ -98,8 +99,27 @@ def _write_pending(session: Session) -> None:
     # commit with the work they describe, or not at all.
     rows = session.info.pop(_PENDING, None)
     if rows:
-        # One INSERT ... VALUES (...), (...): cheaper than the driver's executemany.
-        session.connection().execute(insert(AUDIT_LOG).values(rows))
+        # One INSERT ... VALUES (...), (...), built once per row count: cheaper than the
+        # driver's executemany (a settle writes three entries, an accept two).
+        if len(rows) > _ROWS_AT_ONCE:
+            session.connection().execute(insert(AUDIT_LOG), rows)
+            return
+        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        session.connection().execute(_insert_rows(len(rows)), params)
+
+
+_ROWS_AT_ONCE = 8
+_FIELDS = ("at", "actor", "action", "purchase_id", "user_id", "detail")
+
+
+@functools.lru_cache(maxsize=_ROWS_AT_ONCE)
+def _insert_rows(count: int) -> Insert:
+    return insert(AUDIT_LOG).values(
+        [
+            {name: bindparam(f"{name}_{i}", type_=AUDIT_LOG.c[name].type) for name in _FIELDS}
+            for i in range(count)
+        ]
+    )
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -53,3 +53,18 @@ def test_a_rolled_back_savepoint_drops_only_its_own_entries(runtime):
             raise RuntimeError
         audit.forget_since(session, mark)
     assert actions(runtime, marker) == ["outer"]
+
+
+@pytest.mark.parametrize("count", [1, 8, 9, 40])
+def test_every_entry_is_written_whatever_their_number(runtime, count):
+    """A few entries go in as one multi-row INSERT, many through executemany: all of them."""
+    marker = uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        for i in range(count):
+            audit.record(session, actor=marker, action=f"a{i}", detail={"i": i, "n": [i]})
+    assert actions(runtime, marker) == [f"a{i}" for i in range(count)]
+    with runtime.db.sessions() as session:
+        details = session.execute(
+            select(AuditEntry.detail).where(AuditEntry.actor == marker).order_by(AuditEntry.id)
+        ).scalars()
+        assert list(details) == [{"i": i, "n": [i]} for i in range(count)]
