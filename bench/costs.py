@@ -35,9 +35,7 @@ def main() -> None:
     """Start a private database, Redis and simulator; measure; clean up."""
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=300, help="purchases")
-    parser.add_argument(
-        "--profile", choices=("me", "accept", "settle"), help="cProfile one phase"
-    )
+    parser.add_argument("--profile", choices=("me", "accept", "settle"), help="cProfile one phase")
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--show-sql", action="store_true", help="print one purchase's statements")
     args = parser.parse_args()

@@ -277,6 +277,7 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
 
     # 5. One at a time.
     overheads = []
+    sequential_ids = []
     for _ in range(args.sequential):
         t0 = time.monotonic()
         r = session.post(
@@ -286,6 +287,7 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
             timeout=30,
         )
         pid = r.json()["id"]
+        sequential_ids.append(pid)
         with engine.connect() as conn:
             while True:
                 status = conn.execute(
@@ -303,10 +305,42 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
         f"p50 {statistics.median(overheads):.1f} ms, p99 {p99:.1f} ms "
         f"(n={len(overheads)})  [{load()}]"
     )
+    print(f"    where it goes (p50): {stages(engine, sequential_ids, args.latency_ms)}")
     for p in profilers:
         p.send_signal(signal.SIGINT)
         p.wait(timeout=60)
     engine.dispose()
+
+
+def stages(engine: sa.Engine, purchase_ids: list[str], latency_ms: float) -> str:
+    """The p50 of each stage of the one-at-a-time purchases, from their history times."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT purchase_id, status, at FROM purchase_status_history"
+                " WHERE purchase_id = ANY(:ids) ORDER BY id"
+            ),
+            {"ids": purchase_ids},
+        ).all()
+    times: dict[str, dict[str, float]] = {}
+    for purchase_id, status, at in rows:
+        times.setdefault(purchase_id, {}).setdefault(status, at.timestamp())
+    to_start = [t["processing"] - t["queued"] for t in times.values() if "processing" in t]
+    to_final = [
+        t[final] - t["processing"] - latency_ms / 1000
+        for t in times.values()
+        for final in FINAL
+        if final in t and "processing" in t
+    ]
+    if not to_start or not to_final:
+        return "n/a"
+    return (
+        f"accepted -> processing {statistics.median(to_start) * 1000:.1f} ms (the rest of the"
+        f" accept, the publish, the worker taking it, the float gate); processing -> the"
+        f" answer's recording starts, minus VTPass {statistics.median(to_final) * 1000:.1f} ms"
+        f" (the call's own cost); the rest of the total is the HTTP request before the accept"
+        f" stamps its time and the recording transaction after the final one"
+    )
 
 
 def start_profilers(
