@@ -27,6 +27,13 @@ Why these settings (RELIABILITY.md section 1):
   with PostgreSQL, Redis and the API. A process is bound to one core by the GIL, so on a
   bigger host run one worker process per spare core, each with threads, rather than more
   threads.
+  Fewer threads are cheaper while a backlog keeps them all busy (2026-12-02, same code, runs
+  alternated: 16 threads settled 31/s at 27 ms of worker CPU each, 64 threads 22/s at 36 ms:
+  they contend for the GIL between round trips), but the slots are there for VTPass stalls,
+  so the default stays 128. Holding task threads to 8 "run slots" outside their VTPass wait
+  was tried and measured no better than the noise between runs, so it was not kept; so was
+  kombu's `ack_emulation: False` (no unacked bookkeeping on Redis: about 5% of worker CPU in
+  alternated runs, not worth giving up the redelivery of reserved messages at shutdown).
 - A publish that fails (Redis down) is retried briefly, then left to the sweeper.
 - Broker: `CELERY_BROKER_URL` (default `REDIS_URL`). On RabbitMQ (`amqp://`) the same four
   queues are durable quorum queues (replicated; quorum queues are always durable and take no
