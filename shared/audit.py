@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, bindparam, event, insert
+from sqlalchemy import Table, TextClause, bindparam, event, insert, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from shared.db import utcnow
@@ -113,12 +113,17 @@ _FIELDS = ("at", "actor", "action", "purchase_id", "user_id", "detail")
 
 
 @functools.lru_cache(maxsize=_ROWS_AT_ONCE)
-def _insert_rows(count: int) -> Insert:
-    return insert(AUDIT_LOG).values(
-        [
-            {name: bindparam(f"{name}_{i}", type_=AUDIT_LOG.c[name].type) for name in _FIELDS}
+def _insert_rows(count: int) -> TextClause:
+    # As text: SQLAlchemy compiles a multi-row `insert().values([...])` afresh every time.
+    rows = ", ".join(
+        "(" + ", ".join(f":{name}_{i}" for name in _FIELDS) + ")" for i in range(count)
+    )
+    return text(f"INSERT INTO audit_log ({', '.join(_FIELDS)}) VALUES {rows}").bindparams(
+        *(
+            bindparam(f"{name}_{i}", type_=AUDIT_LOG.c[name].type)
             for i in range(count)
-        ]
+            for name in _FIELDS
+        )
     )
 
 
