@@ -179,3 +179,34 @@ def test_list_is_newest_first_with_cursor(client, funded, buy):
     for bad in ("limit=0", "limit=101", "limit=x", "status=nope", "category=food"):
         response = client.get(f"/api/v1/purchases?{bad}", headers=funded.headers)
         assert response.status_code == 422, bad
+
+
+def test_an_accepted_purchase_is_stored_as_its_answer_shows_it(client, funded, buy, runtime):
+    """The accept writes the row with Core statements: what it answered is what is stored, and
+    an unknown receipt or error is SQL NULL (never JSON null)."""
+    from sqlalchemy import text
+
+    body = buy(funded, service_id="mtn", phone="08011111111", amount=100).get_json()
+    with runtime.db.sessions() as session:
+        stored = session.execute(
+            text(
+                "SELECT user_id, amount, request_id, category, service_id, created_at,"
+                " superseded_request_ids, jsonb_typeof(receipt) AS receipt_json,"
+                " jsonb_typeof(error) AS error_json FROM purchases WHERE id = :id"
+            ),
+            {"id": body["id"]},
+        ).one()
+        history = session.execute(
+            text(
+                "SELECT status, reason FROM purchase_status_history WHERE purchase_id = :id"
+                " ORDER BY id LIMIT 1"
+            ),
+            {"id": body["id"]},
+        ).one()
+    assert stored.user_id == funded.id
+    assert (str(stored.amount), stored.request_id) == ("100.00", body["request_id"])
+    assert (stored.category, stored.service_id) == (body["category"], body["service_id"])
+    assert stored.created_at.isoformat().startswith(body["created_at"][:19])
+    assert stored.superseded_request_ids == []
+    assert stored.receipt_json != "null" and stored.error_json != "null"
+    assert (history.status, history.reason) == ("queued", body["history"][0]["reason"])
