@@ -132,7 +132,8 @@ def test_console_resolves_a_purchase_in_review(stack, page, runtime):
     page.click("#resolve-form button")
     page.wait_for_selector("#detail-status[data-status='failed']")
     assert api_status(stack, headers, purchase["id"]) == "failed"
-    assert page.locator(f"#review a:has-text('{purchase['id']}')").count() == 0
+    # The detail and the review queue refresh side by side: wait for the queue to drop it.
+    page.wait_for_selector(f"#review a:has-text('{purchase['id']}')", state="detached")
 
 
 def test_a_listed_other_origin_can_log_in_and_buy_and_an_unlisted_one_cannot(stack, page):
