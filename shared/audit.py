@@ -96,7 +96,11 @@ def forget_since(session: Session, mark: int) -> None:
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     # A transaction's entries go in as one statement just before it commits, so they
-    # commit with the work they describe, or not at all.
+    # commit with the work they describe, or not at all. Releasing a savepoint fires this
+    # too: the entries wait for the outermost commit, so an enclosing savepoint that rolls
+    # back can still drop its own (`forget_since`) and never takes the outer ones with it.
+    if session.in_nested_transaction():
+        return
     rows = session.info.pop(_PENDING, None)
     if rows:
         # One INSERT ... VALUES (...), (...), built once per row count: cheaper than the
@@ -104,7 +108,7 @@ def _write_pending(session: Session) -> None:
         if len(rows) > _ROWS_AT_ONCE:
             session.connection().execute(insert(AUDIT_LOG), rows)
             return
-        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in _FIELDS}
         session.connection().execute(_insert_rows(len(rows)), params)
 
 

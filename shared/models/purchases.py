@@ -73,8 +73,9 @@ class Purchase(Base):
     vtpass_transaction_id: Mapped[str | None] = mapped_column(String(128))
     # First answer showing VTPass has request_id: after it a 015 proves nothing (issue 9).
     vtpass_acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # None is SQL NULL (not JSON null), whichever path writes it: "no receipt" reads one way.
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     pay_attempts: Mapped[int] = mapped_column(Integer, default=0)
     requery_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_pay_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -68,3 +68,20 @@ def test_every_entry_is_written_whatever_their_number(runtime, count):
             select(AuditEntry.detail).where(AuditEntry.actor == marker).order_by(AuditEntry.id)
         ).scalars()
         assert list(details) == [{"i": i, "n": [i]} for i in range(count)]
+
+
+def test_a_released_savepoint_inside_a_rolled_back_one_keeps_the_outer_entries(runtime):
+    """Releasing a savepoint writes nothing yet: the outer entries survive an enclosing rollback."""
+    marker = uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        audit.record(session, actor=marker, action="outer")
+        mark = audit.pending(session)
+        with pytest.raises(RuntimeError), session.begin_nested():
+            with session.begin_nested():
+                audit.record(session, actor=marker, action="inner")
+            raise RuntimeError
+        audit.forget_since(session, mark)
+        with session.begin_nested():
+            audit.record(session, actor=marker, action="released")
+        assert actions(runtime, marker) == []  # still nothing before the outer commit
+    assert actions(runtime, marker) == ["outer", "released"]

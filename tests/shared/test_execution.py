@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from shared import ledger
 from shared.db import utcnow
@@ -124,6 +124,20 @@ def test_delivered_captures(runtime, purchase_id, ledger_ok):
     assert (p.status, p.vtpass_transaction_id, p.receipt) == ("delivered", "T1", {"token": "123"})
     assert journals(runtime, purchase_id) == ["capture", "hold"]
     ledger_ok()
+
+
+def test_a_delivery_without_a_receipt_stores_sql_null_not_json_null(runtime, purchase_id):
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.DELIVERED, transaction_id="T1", receipt={})])
+    assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
+    with runtime.db.sessions() as session:
+        stored = session.execute(
+            text(
+                "SELECT status, receipt IS NULL AS no_receipt, error IS NULL AS no_error"
+                " FROM purchases WHERE id = :id"
+            ),
+            {"id": purchase_id},
+        ).one()
+    assert (stored.status, stored.no_receipt, stored.no_error) == ("delivered", True, True)
 
 
 def test_unknown_outcome_is_pending_never_a_second_pay(runtime, purchase_id, ledger_ok):
