@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, bindparam, func, select, text
+from sqlalchemy import Integer, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -73,54 +73,50 @@ def balance(session: Session, user_id: str) -> Balance:
     )
 
 
-# Move a user's side of a journal in one statement: lock the user's accounts of the movement
-# (always in kind order, so two movers of one wallet never deadlock), then change both
-# balances only if the debited one covers the amount, as read under that lock. All or
-# nothing: when it does not cover it, no row changes and nothing comes back. The new balance
-# is computed from `locked` (the row as read under the lock), never from `a`: after waiting
-# for another writer, `a` is first read from the statement's older snapshot, and the CHECK on
-# a balance computed from it could refuse a hold the fresh balance covers.
-_MOVE_USER_BALANCES = text(
+# A whole journal in one statement. `locked`: the user's accounts of the movement, locked in
+# kind order (two movers of one wallet never deadlock). `moved`: both user balances change
+# only if the debited one covers the amount, as read under that lock (all or nothing: when it
+# does not, no row changes). The new balance is computed from `locked` (the row as read under
+# the lock), never from `a`: after waiting for another writer, `a` is first read from the
+# statement's older snapshot, and the CHECK on a balance computed from it could refuse a hold
+# the fresh balance covers. `journal` and its two postings go in only when every user account
+# of the movement moved (`:owned` of them), so nothing comes back when the money is not there.
+# A system account (funding, VTPass settlement) keeps no running balance: its balance is the
+# sum of its postings (`system_balance`), so no capture waits on another's lock of one row.
+_POST_JOURNAL = text(
     """
     WITH locked AS MATERIALIZED (
         SELECT id, kind, balance FROM accounts
         WHERE user_id = :user_id AND kind = ANY(:kinds)
         ORDER BY kind
         FOR UPDATE
-    )
-    UPDATE accounts AS a
-    SET balance = locked.balance + CASE WHEN locked.kind = :debit THEN -(:amount) ELSE :amount END
-    FROM locked
-    WHERE a.id = locked.id
-      AND NOT EXISTS (SELECT 1 FROM locked WHERE kind = :debit AND balance < :amount)
-    RETURNING a.kind, a.id
-    """
-).bindparams(bindparam("amount", type_=MONEY))
-
-# The journal and its two postings in one statement. A system account (funding, VTPass
-# settlement) keeps no running balance: its balance is the sum of its postings
-# (`system_balance`), so no capture waits on another's lock of one shared row.
-_RECORD_JOURNAL = text(
-    """
-    WITH journal AS (
+    ), moved AS (
+        UPDATE accounts AS a
+        SET balance = locked.balance
+            + CASE WHEN locked.kind = :debit THEN -(:amount) ELSE :amount END
+        FROM locked
+        WHERE a.id = locked.id
+          AND NOT EXISTS (SELECT 1 FROM locked WHERE kind = :debit AND balance < :amount)
+        RETURNING a.kind, a.id
+    ), journal AS (
         INSERT INTO journals (id, kind, user_id, purchase_id, amount, reference, actor, created_at)
-        VALUES (:journal_id, :kind, :user_id, :purchase_id, :amount, :reference, :actor, :now)
+        SELECT :journal_id, :kind, :user_id, :purchase_id, :amount, :reference, :actor, :now
+        WHERE (SELECT count(*) FROM moved) = :owned
         RETURNING id
     )
     INSERT INTO postings (journal_id, account_id, amount, created_at)
     SELECT journal.id, side.account_id, side.amount, :now
     FROM journal, (VALUES
-        (COALESCE(:debit_id, (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :debit)),
+        (COALESCE((SELECT id FROM moved WHERE kind = :debit),
+                  (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :debit)),
          -(:amount)),
-        (COALESCE(:credit_id, (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :credit)),
+        (COALESCE((SELECT id FROM moved WHERE kind = :credit),
+                  (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :credit)),
          :amount)
     ) AS side (account_id, amount)
+    RETURNING account_id
     """
-).bindparams(
-    bindparam("amount", type_=MONEY),
-    bindparam("debit_id", type_=BigInteger),
-    bindparam("credit_id", type_=BigInteger),
-)
+).bindparams(bindparam("amount", type_=MONEY), bindparam("owned", type_=Integer))
 
 USER_KINDS = (USER_AVAILABLE, USER_HELD)
 
@@ -137,17 +133,6 @@ def _post(
 ) -> Journal:
     debit_kind, credit_kind = MOVEMENTS[kind]
     owned = [k for k in (debit_kind, credit_kind) if k in USER_KINDS]
-    # Straight on the connection: the two statements are text, nothing for the ORM to do.
-    conn = session.connection()
-    moved: dict[str, int] = dict(
-        conn.execute(
-            _MOVE_USER_BALANCES,
-            {"user_id": user_id, "kinds": owned, "debit": debit_kind, "amount": amount},
-        ).all()
-    )
-    if len(moved) != len(owned):
-        # The debited account does not cover it (or the wallet does not exist): nothing moved.
-        raise InsufficientFunds()
     journal = Journal(
         id=new_id("jrn"),
         kind=kind,
@@ -158,23 +143,31 @@ def _post(
         actor=actor,
         created_at=utcnow(),
     )
-    conn.execute(
-        _RECORD_JOURNAL,
-        {
-            "journal_id": journal.id,
-            "kind": kind,
-            "user_id": user_id,
-            "purchase_id": purchase_id,
-            "amount": amount,
-            "reference": reference,
-            "actor": actor,
-            "now": journal.created_at,
-            "debit": debit_kind,
-            "credit": credit_kind,
-            "debit_id": moved.get(debit_kind),
-            "credit_id": moved.get(credit_kind),
-        },
+    # Straight on the connection: the statement is text, nothing for the ORM to do.
+    posted = (
+        session.connection()
+        .execute(
+            _POST_JOURNAL,
+            {
+                "journal_id": journal.id,
+                "kind": kind,
+                "user_id": user_id,
+                "purchase_id": purchase_id,
+                "amount": amount,
+                "reference": reference,
+                "actor": actor,
+                "now": journal.created_at,
+                "kinds": owned,
+                "owned": len(owned),
+                "debit": debit_kind,
+                "credit": credit_kind,
+            },
+        )
+        .all()
     )
+    if not posted:
+        # The debited account does not cover it (or the wallet does not exist): no journal.
+        raise InsufficientFunds()
     audit.record(
         session,
         actor=actor,
