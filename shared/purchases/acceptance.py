@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, bindparam, insert, select
 
 from shared import audit, idempotency, ledger
 from shared.db import Database, new_id, utcnow
@@ -102,11 +103,14 @@ def _record(
     accepted = {"status": "queued", "reason": "accepted; funds held", "at": now}
     with db.transaction() as session:
         conn = session.connection()
-        conn.execute(_INSERT_PURCHASE, row)
+        # The purchase and its first history line, in one statement.
+        conn.execute(
+            _insert_accepted(tuple(row)),
+            {**row, **{f"history_{name}": value for name, value in accepted.items()}},
+        )
         ledger.hold(
             session, user_id=user_id, purchase_id=row["id"], amount=priced.amount, actor=user_id
         )
-        conn.execute(_INSERT_HISTORY, {"purchase_id": row["id"], **accepted})
         audit.record(
             session,
             actor=user_id,
@@ -122,5 +126,24 @@ def _record(
     return Acceptance(202, body, row["id"], created=True)
 
 
-_INSERT_PURCHASE = insert(cast(Table, Purchase.__table__))
-_INSERT_HISTORY = insert(cast(Table, StatusChange.__table__))
+_PURCHASES = cast(Table, Purchase.__table__)
+_HISTORY = cast(Table, StatusChange.__table__)
+
+
+@functools.cache
+def _insert_accepted(columns: tuple[str, ...]) -> Any:
+    """INSERT the purchase's `columns` and, from what it returns, its first history line."""
+    accepted = (
+        insert(_PURCHASES)
+        .values({name: bindparam(name, type_=_PURCHASES.c[name].type) for name in columns})
+        .returning(_PURCHASES.c.id)
+        .cte("accepted")
+    )
+    fields = ("status", "reason", "at")
+    return insert(_HISTORY).from_select(
+        ["purchase_id", *fields],
+        select(
+            accepted.c.id,
+            *(bindparam(f"history_{name}", type_=_HISTORY.c[name].type) for name in fields),
+        ),
+    )

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, inspect, select, text, update
+from sqlalchemy import Table, insert, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -92,7 +92,7 @@ def captured(session: Session, purchase_id: str) -> bool:
 # The tables behind the ORM classes: a transition writes with Core statements (the ORM's
 # bulk-update and unit-of-work machinery was a third of a settle's CPU, profiled).
 _PURCHASES = cast(Table, Purchase.__table__)
-_INSERT_HISTORY = insert(cast(Table, StatusChange.__table__))
+_HISTORY = cast(Table, StatusChange.__table__)
 # Attribute name -> column of every mapped column of a purchase, for UPDATE ... RETURNING.
 _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Purchase).column_attrs}
 
@@ -212,11 +212,22 @@ def transition(
         guard.append(_PURCHASES.c.version == expected_version)
     # Changes the caller made to ORM objects reach the database first, as autoflush would.
     session.flush()
-    moved = (
-        session.connection()
-        .execute(update(_PURCHASES).where(*guard).values(**values).returning(*_COLUMNS.values()))
-        .first()
-    )
+    statement: Any = update(_PURCHASES).where(*guard).values(**values)
+    statement = statement.returning(*_COLUMNS.values())
+    if to_status != from_status:
+        # The history line goes in with the UPDATE, and only if the row moved.
+        moved_cte = statement.cte("moved")
+        noted = insert(_HISTORY).from_select(
+            ["purchase_id", "status", "reason", "at"],
+            select(
+                moved_cte.c.id,
+                literal(to_status.value, _HISTORY.c.status.type),
+                literal(reason, _HISTORY.c.reason.type),
+                literal(now, _HISTORY.c.at.type),
+            ),
+        )
+        statement = select(moved_cte).add_cte(noted.cte("noted"))
+    moved = session.connection().execute(statement).first()
     if moved is None:
         return False
     # The row as written comes back with the UPDATE: no second round trip to refresh it.
@@ -224,10 +235,6 @@ def transition(
         set_committed_value(purchase, key, value)
     session.expire(purchase, ["history"])
     if to_status != from_status:
-        session.connection().execute(
-            _INSERT_HISTORY,
-            {"purchase_id": purchase.id, "status": to_status.value, "reason": reason, "at": now},
-        )
         audit.record(
             session,
             actor=actor,

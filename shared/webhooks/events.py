@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shared.db import Database, new_id, utcnow
 from shared.errors import NotFound
 from shared.formats import iso
-from shared.models import Event, Purchase, User, WebhookDelivery, WebhookEndpoint
+from shared.models import Event, Purchase, StatusChange, User, WebhookDelivery, WebhookEndpoint
 from shared.purchases.views import purchase_object
 
 EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
@@ -44,19 +45,34 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
     """Record `purchase.<status>` and its deliveries inside the caller's transaction."""
     if status not in EVENT_STATUSES:
         return None
-    # Anything the caller added through the ORM is written first; the history is read afresh
-    # (with the entry of this very change) when the payload shows it.
+    # Anything the caller added through the ORM is written first, so the history read below
+    # has the entry of this very change.
     session.flush()
-    session.expire(purchase, ["history"])
     now = utcnow()
     event_id = new_id("evt")
     event_type = f"purchase.{status}"
     # Locks the user's row until commit: the user's events commit in `seq` order. The same
-    # statement names the endpoints to deliver to.
-    seq, endpoint_ids = (
+    # statement names the endpoints to deliver to and reads the purchase's history afresh
+    # (the caller holds the purchase's row, so no other change can slip in after it).
+    seq, endpoint_ids, *history = (
         session.connection()
-        .execute(_NEXT_EVENT, {"user_id": purchase.user_id, "event_filter": [event_type]})
+        .execute(
+            _NEXT_EVENT,
+            {
+                "user_id": purchase.user_id,
+                "event_filter": [event_type],
+                "purchase_id": purchase.id,
+            },
+        )
         .one()
+    )
+    set_committed_value(
+        purchase,
+        "history",
+        [
+            StatusChange(id=id_, purchase_id=purchase.id, status=status_, reason=reason, at=at)
+            for id_, status_, reason, at in zip(*(column or () for column in history), strict=True)
+        ],
     )
     payload = {
         "id": event_id,
@@ -98,7 +114,9 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
 
 _USERS = cast(Table, User.__table__)
 _ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
-# The user's next event number and the endpoints subscribed to the event (built once).
+_HISTORY = cast(Table, StatusChange.__table__)
+# The user's next event number, the endpoints subscribed to the event and the purchase's
+# history (its ids, statuses, reasons and times, in order), in one statement built once.
 _NEXT_EVENT = (
     update(_USERS)
     .where(_USERS.c.id == bindparam("user_id"))
@@ -116,6 +134,12 @@ _NEXT_EVENT = (
             ),
         )
         .scalar_subquery(),
+        *(
+            select(func.array_agg(aggregate_order_by(column, _HISTORY.c.id)))
+            .where(_HISTORY.c.purchase_id == bindparam("purchase_id"))
+            .scalar_subquery()
+            for column in (_HISTORY.c.id, _HISTORY.c.status, _HISTORY.c.reason, _HISTORY.c.at)
+        ),
     )
 )
 _INSERT_EVENT = insert(cast(Table, Event.__table__))

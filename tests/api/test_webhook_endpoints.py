@@ -298,6 +298,9 @@ def test_only_the_five_statuses_make_events(client, funded, runtime, ledger_ok):
     assert [h["status"] for h in events[0]["data"]["history"]] == [
         "queued", "processing", "pending", "delivered",
     ]  # fmt: skip
+    # The payload is the purchase as stored: every history line, its reason and time.
+    stored = client.get(f"/api/v1/purchases/{purchase_id}", headers=funded.headers).get_json()
+    assert events[0]["data"] == stored
     ledger_ok()
 
 
