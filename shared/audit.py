@@ -78,9 +78,14 @@ def record(
             "action": action,
             "purchase_id": purchase_id,
             "user_id": user_id,
-            "detail": storable(redact(detail or {})),
+            "detail": clean_detail(detail),
         }
     )
+
+
+def clean_detail(detail: dict[str, Any] | None) -> Any:
+    """An entry's detail as stored: secrets masked, outside text made storable."""
+    return storable(redact(detail or {}))
 
 
 def pending(session: Session) -> int:

@@ -113,6 +113,18 @@ class Database:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             yield conn
 
+    @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """Yield a session whose statements each commit on their own (no BEGIN, no COMMIT).
+
+        For work that is one atomic statement but wants the session's after-commit hooks
+        (live-stream notes). Nothing recorded for the commit itself (`audit.record`) belongs
+        here: it would be a statement of its own, not atomic with the work.
+        """
+        with self.sessions() as session, session.begin():
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
     def dispose(self) -> None:
         """Close every pooled connection (after fork, at exit)."""
         self.engine.dispose()

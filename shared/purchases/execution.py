@@ -190,7 +190,7 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
 
 def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     reason = "sending the pay request to VTPass"
-    with db.transaction() as session:
+    with db.autocommit_session() as session:
         # The usual case in one statement: queued, with a request_id of the current Lagos day.
         started = start_processing(
             session,

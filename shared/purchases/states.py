@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, inspect, literal, select, text, update
+from sqlalchemy import Table, bindparam, insert, inspect, literal, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -99,11 +99,14 @@ _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Pur
 
 # queued -> processing, the step before every pay request, in one statement: the row is
 # locked first (the CTE), so the lease counts from the moment it is taken, after any wait for
-# the lock; the history entry goes in with it. Times are the caller's clock (`:now`, as every
-# other timestamp) plus however long the statement itself took, lock wait included. Only for
-# a request_id minted on the current Lagos day (`today`): renewing one is `transition`'s job.
-_START_PROCESSING = text(
-    f"""
+# the lock; the history line and the audit entry go in with it, so the statement is atomic
+# on its own and needs no transaction around it. Times are the caller's clock (`:now`, as
+# every other timestamp) plus however long the statement itself took, lock wait included.
+# Only for a request_id minted on the current Lagos day (`today`): renewing one is
+# `transition`'s job.
+_START_PROCESSING = (
+    text(
+        f"""
     WITH locked AS (
         SELECT id FROM purchases
         WHERE id = :purchase_id AND status = 'queued' AND starts_with(request_id, :today)
@@ -126,10 +129,16 @@ _START_PROCESSING = text(
     ), noted AS (
         INSERT INTO purchase_status_history (purchase_id, status, reason, at)
         SELECT id, 'processing', :reason, updated_at FROM moved
+    ), audited AS (
+        INSERT INTO audit_log (at, actor, action, purchase_id, user_id, detail)
+        SELECT updated_at, :actor, 'purchase.status', id, user_id, :detail FROM moved
     )
     SELECT * FROM moved
     """
-).columns(*_COLUMNS.values())
+    )
+    .bindparams(bindparam("detail", type_=audit.AUDIT_LOG.c.detail.type))
+    .columns(*_COLUMNS.values())
+)
 
 
 def start_processing(
@@ -137,8 +146,10 @@ def start_processing(
 ) -> Purchase | None:
     """`transition(queued -> processing)` for a purchase whose request_id is of `today`.
 
-    Returns the purchase as written (not attached to the session), or None when it is not
-    queued or its request_id is from another day (the caller then uses `transition`).
+    One statement, atomic by itself: `session` may be an autocommit one
+    (`Database.autocommit_session`). Returns the purchase as written (not attached to the
+    session), or None when it is not queued or its request_id is from another day (the
+    caller then uses `transition`).
     """
     row = (
         session.connection()
@@ -150,6 +161,10 @@ def start_processing(
                 "lease": lease,
                 "reason": reason,
                 "now": utcnow(),
+                "actor": actor,
+                "detail": audit.clean_detail(
+                    {"from": S.QUEUED.value, "to": S.PROCESSING.value, "reason": reason}
+                ),
             },
         )
         .mappings()
@@ -158,14 +173,6 @@ def start_processing(
     if row is None:
         return None
     purchase = Purchase(**row)
-    audit.record(
-        session,
-        actor=actor,
-        action="purchase.status",
-        purchase_id=purchase.id,
-        user_id=purchase.user_id,
-        detail={"from": S.QUEUED.value, "to": S.PROCESSING.value, "reason": reason},
-    )
     note_status_change(
         session, purchase_id=purchase.id, user_id=purchase.user_id, status=S.PROCESSING.value
     )

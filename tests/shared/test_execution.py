@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from shared import ledger
 from shared.db import utcnow
@@ -455,6 +455,29 @@ def test_a_stale_outcome_loses_the_compare_and_set(runtime, purchase_id, ledger_
     assert load(runtime, purchase_id).status == "delivered"
     assert journals(runtime, purchase_id) == ["capture", "hold"]
     ledger_ok()
+
+
+def test_a_delivered_purchase_has_its_whole_story_in_the_audit_log_in_order(runtime, purchase_id):
+    """The start (one autocommitted statement) writes its audit entry with the status change."""
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED, transaction_id="T")]))
+    with runtime.db.sessions() as session:
+        entries = session.execute(
+            select(AuditEntry.action, AuditEntry.actor, AuditEntry.detail, AuditEntry.at)
+            .where(AuditEntry.purchase_id == purchase_id)
+            .order_by(AuditEntry.id)
+        ).all()
+        started = load(runtime, purchase_id).history[1]
+    assert [e.action for e in entries] == [
+        "ledger.hold", "purchase.accepted", "purchase.status", "vtpass.pay",
+        "purchase.status", "ledger.capture",
+    ]  # fmt: skip
+    start = entries[2]
+    assert (start.actor, start.detail) == (
+        "worker",
+        {"from": "queued", "to": "processing", "reason": "sending the pay request to VTPass"},
+    )
+    assert (started.status, started.at) == ("processing", start.at)
+    assert entries[4].detail["to"] == "delivered"
 
 
 def test_odd_characters_from_vtpass_never_stop_the_outcome_being_recorded(runtime, purchase_id):
