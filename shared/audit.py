@@ -88,14 +88,24 @@ def clean_detail(detail: dict[str, Any] | None) -> Any:
     return storable(redact(detail or {}))
 
 
-def pending(session: Session) -> int:
-    """How many entries wait for this session's commit (a savepoint can drop those after)."""
-    return len(session.info.get(_PENDING, ()))
+# Each open savepoint -> how many entries were pending when it began.
+_MARKS = "paylink.audit_savepoints"
 
 
-def forget_since(session: Session, mark: int) -> None:
-    """Drop the entries recorded since `pending()` said `mark` (their savepoint rolled back)."""
-    del session.info.get(_PENDING, [])[mark:]
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    # A savepoint rolled back: the entries recorded inside it describe work that is gone.
+    # (It runs after the savepoint's `after_transaction_end`; a released savepoint's mark
+    # stays until the outermost transaction ends.)
+    mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
+    if mark is not None:
+        del session.info.get(_PENDING, [])[mark:]
 
 
 @event.listens_for(Session, "before_commit")
@@ -103,7 +113,8 @@ def _write_pending(session: Session) -> None:
     # A transaction's entries go in as one statement just before it commits, so they
     # commit with the work they describe, or not at all. Releasing a savepoint fires this
     # too: the entries wait for the outermost commit, so an enclosing savepoint that rolls
-    # back can still drop its own (`forget_since`) and never takes the outer ones with it.
+    # back still drops its own and never takes the outer ones with it. (`Database.transaction`
+    # refuses to commit with a savepoint open, which would end up here too.)
     if session.in_nested_transaction():
         return
     rows = session.info.pop(_PENDING, None)
@@ -138,9 +149,10 @@ def _insert_rows(count: int) -> TextClause:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
-    # The outermost transaction ended without a commit writing them: they go with it.
     if transaction.parent is None:
+        # The outermost transaction ended without a commit writing them: they go with it.
         session.info.pop(_PENDING, None)
+        session.info.pop(_MARKS, None)
 
 
 def audit_object(entry: AuditEntry) -> dict[str, Any]:

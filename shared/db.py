@@ -102,6 +102,9 @@ class Database:
         """Yield a session inside one transaction: commit on success, roll back on error."""
         with self.sessions() as session, session.begin():
             yield session
+            if session.in_nested_transaction():
+                # A savepoint left open would commit with the transaction, half-finished.
+                raise RuntimeError("a savepoint is still open at the end of the transaction")
 
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:

@@ -75,14 +75,15 @@ def balance(session: Session, user_id: str) -> Balance:
 
 # A whole journal in one statement. `locked`: the user's accounts of the movement, locked in
 # kind order (two movers of one wallet never deadlock). `moved`: both user balances change
-# only if the debited one covers the amount, as read under that lock (all or nothing: when it
-# does not, no row changes). The new balance is computed from `locked` (the row as read under
-# the lock), never from `a`: after waiting for another writer, `a` is first read from the
-# statement's older snapshot, and the CHECK on a balance computed from it could refuse a hold
-# the fresh balance covers. `journal` and its two postings go in only when every user account
-# of the movement moved (`:owned` of them), so nothing comes back when the money is not there.
-# A system account (funding, VTPass settlement) keeps no running balance: its balance is the
-# sum of its postings (`system_balance`), so no capture waits on another's lock of one row.
+# only if both accounts exist (`:owned` of them) and the debited one covers the amount, as
+# read under that lock (all or nothing: otherwise no row changes). The new balance is
+# computed from `locked` (the row as read under the lock), never from `a`: after waiting for
+# another writer, `a` is first read from the statement's older snapshot, and the CHECK on a
+# balance computed from it could refuse a hold the fresh balance covers. `journal` and its
+# two postings go in only when every user account of the movement moved, so nothing comes
+# back when the money is not there. A system account (funding, VTPass settlement) keeps no
+# running balance: its balance is the sum of its postings (`system_balance`), so no capture
+# waits on another's lock of one row.
 _POST_JOURNAL = text(
     """
     WITH locked AS MATERIALIZED (
@@ -96,6 +97,7 @@ _POST_JOURNAL = text(
             + CASE WHEN locked.kind = :debit THEN -(:amount) ELSE :amount END
         FROM locked
         WHERE a.id = locked.id
+          AND (SELECT count(*) FROM locked) = :owned
           AND NOT EXISTS (SELECT 1 FROM locked WHERE kind = :debit AND balance < :amount)
         RETURNING a.kind, a.id
     ), journal AS (
@@ -196,7 +198,6 @@ def credit(
     if existing is not None:
         return existing, False
     ensure_wallet(session, user_id)
-    audited = audit.pending(session)
     try:
         # A savepoint, so a concurrent credit with the same reference loses cleanly.
         with session.begin_nested():
@@ -210,7 +211,6 @@ def credit(
                 actor=actor,
             )
     except IntegrityError:
-        audit.forget_since(session, audited)  # the losing credit's entry rolled back with it
         winner = _credit_with_reference(session, user_id, reference)
         if winner is None:
             raise

@@ -204,3 +204,25 @@ def test_a_refused_hold_moves_nothing(runtime, make_user, fund, buy):
             text("SELECT kind FROM journals WHERE user_id = :u"), {"u": user.id}
         ).scalars()
         assert list(journals) == ["credit"]
+
+
+def test_a_wallet_missing_an_account_moves_nothing_even_if_the_refusal_is_caught(
+    runtime, make_user
+):
+    """The journal's one statement is all or nothing by itself, not only by the caller's rollback."""
+    user = make_user()
+    with runtime.db.transaction() as session:
+        ledger.credit(session, user_id=user.id, amount=Decimal("100"), reference="r", actor="t")
+    with runtime.db.transaction() as session:
+        session.execute(
+            text("DELETE FROM accounts WHERE user_id = :u AND kind = 'user_held'"), {"u": user.id}
+        )
+        with pytest.raises(ledger.InsufficientFunds):
+            ledger.hold(
+                session, user_id=user.id, purchase_id="pur_none", amount=Decimal("30"), actor="t"
+            )
+        # The caller goes on and commits: nothing of the refused hold may be in it.
+        assert ledger.balance(session, user.id).available == Decimal("100.00")
+        ledger.ensure_wallet(session, user.id)
+    with runtime.db.sessions() as session:
+        assert ledger.balance(session, user.id) == ledger.Balance(Decimal("100"), Decimal("0"))
