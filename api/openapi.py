@@ -49,6 +49,10 @@ SUCCESS_STATUS = {
     "events.redeliver": 202,
     "sandbox.fund": 201,
 }
+# endpoint -> another success it may answer, and when
+OTHER_SUCCESS = {
+    "admin.credit_wallet": (200, "A replay: this reference already credited this amount"),
+}
 # endpoint -> the media types its success answers in (the request's Accept header chooses)
 CONTENT_TYPES = {
     "reconciliations.detail": ("application/json", "text/csv"),
@@ -183,6 +187,9 @@ def _operation(
             },
         },
     }
+    if endpoint in OTHER_SUCCESS:
+        other, description = OTHER_SUCCESS[endpoint]
+        operation["responses"][str(other)] = {"description": description}
     if arguments:
         operation["parameters"] = [
             {"name": a, "in": "path", "required": True, "schema": {"type": "string"}}

@@ -64,6 +64,10 @@ def test_admin_credit_replay_answers_200_with_the_same_entry(client, admin, make
     again = client.post(url, json=body, headers=admin.headers)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.get_json() == again.get_json()
+    # The document says so too: a client (or a fuzzer) reading it knows the replay's answer.
+    spec = client.get("/api/v1/openapi.json").get_json()
+    responses = spec["paths"]["/api/v1/admin/users/{user_id}/wallet/credits"]["post"]["responses"]
+    assert {"201", "200", "default"} <= set(responses)
     other = client.post(url, json={**body, "amount": "80"}, headers=admin.headers)
     assert other.status_code == 422
     assert client.post(url, json=body, headers=user.headers).status_code == 403
@@ -209,7 +213,7 @@ def test_a_refused_hold_moves_nothing(runtime, make_user, fund, buy):
 def test_a_wallet_missing_an_account_moves_nothing_even_if_the_refusal_is_caught(
     runtime, make_user
 ):
-    """The journal's one statement is all or nothing by itself, not only by the caller's rollback."""
+    """The journal's statement is all or nothing by itself, not only by the caller's rollback."""
     user = make_user()
     with runtime.db.transaction() as session:
         ledger.credit(session, user_id=user.id, amount=Decimal("100"), reference="r", actor="t")
