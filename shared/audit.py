@@ -98,14 +98,12 @@ def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
         session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    # A savepoint rolled back: the entries recorded inside it describe work that is gone.
-    # (It runs after the savepoint's `after_transaction_end`; a released savepoint's mark
-    # stays until the outermost transaction ends.)
-    mark = session.info.get(_MARKS, {}).pop(previous_transaction, None)
-    if mark is not None:
-        del session.info.get(_PENDING, [])[mark:]
+@event.listens_for(Session, "after_commit")
+def _note_released(session: Session) -> None:
+    # Fires for a savepoint's release too, while it is still the innermost transaction.
+    released = session.get_nested_transaction()
+    if released is not None:
+        session.info.get(_MARKS, {}).pop(released, None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -149,7 +147,13 @@ def _insert_rows(count: int) -> TextClause:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
+    if transaction.nested:
+        # A savepoint ended without being released (rolled back, or closed inactive after a
+        # failed flush): the entries recorded inside it describe work that is gone.
+        mark = session.info.get(_MARKS, {}).pop(transaction, None)
+        if mark is not None:
+            del session.info.get(_PENDING, [])[mark:]
+    elif transaction.parent is None:
         # The outermost transaction ended without a commit writing them: they go with it.
         session.info.pop(_PENDING, None)
         session.info.pop(_MARKS, None)

@@ -91,3 +91,25 @@ def test_a_transaction_left_with_a_savepoint_open_commits_nothing(runtime):
         session.begin_nested()
         audit.record(session, actor=marker, action="inner")
     assert actions(runtime, marker) == []
+
+
+def test_a_savepoint_whose_flush_failed_drops_its_entries(runtime):
+    """A failed flush leaves the savepoint inactive and closed, not rolled back by name."""
+    from sqlalchemy.exc import IntegrityError
+
+    marker = uuid.uuid4().hex[:16]
+    with runtime.db.transaction() as session:
+        audit.record(session, actor=marker, action="seed")
+    with runtime.db.sessions() as session:
+        taken = session.execute(
+            select(AuditEntry.id).where(AuditEntry.actor == marker)
+        ).scalar_one()
+    with runtime.db.transaction() as session:
+        audit.record(session, actor=marker, action="outer")
+        with pytest.raises(IntegrityError), session.begin_nested():
+            audit.record(session, actor=marker, action="inner")
+            session.add(AuditEntry(id=taken, actor="x", action="duplicate id"))
+            session.flush()
+        with session.begin_nested():
+            audit.record(session, actor=marker, action="released")
+    assert actions(runtime, marker) == ["seed", "outer", "released"]
