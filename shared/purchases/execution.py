@@ -192,7 +192,7 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
     reason = "sending the pay request to VTPass"
     with db.autocommit_session() as session:
         # The usual case in one statement: queued, with a request_id of the current Lagos day.
-        started = start_processing(
+        started, renew = start_processing(
             session,
             purchase_id,
             today=day_prefix(),
@@ -200,8 +200,8 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             reason=reason,
             actor="worker",
         )
-    if started is not None:
-        return started
+    if started is not None or not renew:
+        return started  # started; or not queued any more (a stale message): nothing to do
     with db.transaction() as session:
         # The history is not needed to send the pay (no event for `processing`): not loaded.
         # Locked first: the lease is measured from the moment the purchase becomes

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, inspect, select, text, update
+from sqlalchemy import Boolean, Table, bindparam, column, insert, inspect, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -105,7 +105,9 @@ _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Pur
 # on its own and needs no transaction around it. Times are the caller's clock (`:now`, as
 # every other timestamp) plus however long the statement itself took, lock wait included.
 # Only for a request_id minted on the current Lagos day (`today`): renewing one is
-# `transition`'s job.
+# `transition`'s job, and the one row that always comes back says (`renew`) whether the
+# purchase is queued with an older id, so a caller holding a stale message (the purchase
+# started or settled already) knows at once that there is nothing to do.
 _START_PROCESSING = (
     text(
         f"""
@@ -135,23 +137,31 @@ _START_PROCESSING = (
         INSERT INTO audit_log (at, actor, action, purchase_id, user_id, detail)
         SELECT updated_at, :actor, 'purchase.status', id, user_id, :detail FROM moved
     )
-    SELECT * FROM moved
+    SELECT probe.renew, moved.*
+    FROM (
+        SELECT EXISTS (
+            SELECT 1 FROM purchases
+            WHERE id = :purchase_id AND status = 'queued'
+              AND NOT starts_with(request_id, :today)
+        ) AS renew
+    ) probe
+    LEFT JOIN moved ON true
     """
     )
     .bindparams(bindparam("detail", type_=audit.AUDIT_LOG.c.detail.type))
-    .columns(*_COLUMNS.values())
+    .columns(column("renew", Boolean), *_COLUMNS.values())
 )
 
 
 def start_processing(
     session: Session, purchase_id: str, *, today: str, lease: timedelta, reason: str, actor: str
-) -> Purchase | None:
+) -> tuple[Purchase | None, bool]:
     """`transition(queued -> processing)` for a purchase whose request_id is of `today`.
 
     One statement, atomic by itself: `session` may be an autocommit one
     (`Database.autocommit_session`). Returns the purchase as written (not attached to the
-    session), or None when it is not queued or its request_id is from another day (the
-    caller then uses `transition`).
+    session), or None when it did not start; and whether it is queued with a request_id of
+    another day (then the caller renews it with `transition`).
     """
     row = (
         session.connection()
@@ -170,15 +180,15 @@ def start_processing(
             },
         )
         .mappings()
-        .first()
+        .one()
     )
-    if row is None:
-        return None
-    purchase = Purchase(**row)
+    if row["id"] is None:
+        return None, bool(row["renew"])
+    purchase = Purchase(**{key: value for key, value in row.items() if key != "renew"})
     note_status_change(
         session, purchase_id=purchase.id, user_id=purchase.user_id, status=S.PROCESSING.value
     )
-    return purchase
+    return purchase, False
 
 
 @functools.lru_cache(maxsize=128)

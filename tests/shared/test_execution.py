@@ -457,6 +457,26 @@ def test_a_stale_outcome_loses_the_compare_and_set(runtime, purchase_id, ledger_
     ledger_ok()
 
 
+def test_a_second_message_for_a_started_purchase_costs_two_reads_and_no_transaction(
+    runtime, purchase_id
+):
+    """A duplicate pay message (the sweeper republished it) pays nothing and costs little."""
+    from sqlalchemy import event
+
+    pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.PENDING, code=None)]))
+    seen: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: seen.append(statement.split()[0])  # noqa: E731
+    event.listen(runtime.db.engine, "before_cursor_execute", listener)
+    try:
+        vtpass = ScriptedVTPass([])
+        assert pay(runtime, purchase_id, vtpass) is Next.NOTHING
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", listener)
+    assert vtpass.calls == []
+    assert seen == ["SELECT", "WITH"]  # the float gate, the start that found nothing to start
+    assert load(runtime, purchase_id).status == "pending"
+
+
 def test_a_delivered_purchase_has_its_whole_story_in_the_audit_log_in_order(runtime, purchase_id):
     """The start (one autocommitted statement) writes its audit entry with the status change."""
     pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.DELIVERED, transaction_id="T")]))
