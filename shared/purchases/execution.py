@@ -201,7 +201,9 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             actor="worker",
         )
     if started is not None or not renew:
-        return started  # started; or not queued any more (a stale message): nothing to do
+        # Started; or not queued any more (a stale message): nothing to do. A purchase put
+        # back to queued always gets a next_attempt_at, so the sweeper republishes it.
+        return started
     with db.transaction() as session:
         # The history is not needed to send the pay (no event for `processing`): not loaded.
         # Locked first: the lease is measured from the moment the purchase becomes

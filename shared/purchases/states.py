@@ -269,7 +269,10 @@ def transition(
     elif to_status in (S.REVIEW,):
         values["next_attempt_at"] = None
     noted, versioned = to_status != from_status, expected_version is not None
-    if any(isinstance(value, ClauseElement) for value in values.values()):
+    if any(
+        isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
+        for value in values.values()
+    ):
         # A change computed in SQL (`column + 1`): a statement of its own, built this once.
         statement = _build_move(values, versioned, noted)
         values = {}
