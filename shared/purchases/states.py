@@ -91,6 +91,16 @@ def captured(session: Session, purchase_id: str) -> bool:
     return found is not None
 
 
+# What the audit log says of every status change, wherever it is written.
+STATUS_ACTION = "purchase.status"
+
+
+def _status_detail(
+    from_status: PurchaseStatus, to_status: PurchaseStatus, reason: str
+) -> dict[str, str]:
+    return {"from": from_status.value, "to": to_status.value, "reason": reason}
+
+
 # The tables behind the ORM classes: a transition writes with Core statements (the ORM's
 # bulk-update and unit-of-work machinery was a third of a settle's CPU, profiled).
 _PURCHASES = cast(Table, Purchase.__table__)
@@ -135,7 +145,7 @@ _START_PROCESSING = (
         SELECT id, 'processing', :reason, updated_at FROM moved
     ), audited AS (
         INSERT INTO audit_log (at, actor, action, purchase_id, user_id, detail)
-        SELECT updated_at, :actor, 'purchase.status', id, user_id, :detail FROM moved
+        SELECT updated_at, :actor, :action, id, user_id, :detail FROM moved
     )
     SELECT probe.renew, moved.*
     FROM (
@@ -151,6 +161,10 @@ _START_PROCESSING = (
     .bindparams(bindparam("detail", type_=audit.AUDIT_LOG.c.detail.type))
     .columns(column("renew", Boolean), *_COLUMNS.values())
 )
+
+
+# The one move `start_processing` makes outside `transition`: the state machine allows it.
+assert S.PROCESSING in ALLOWED[S.QUEUED]
 
 
 def start_processing(
@@ -174,9 +188,8 @@ def start_processing(
                 "reason": reason,
                 "now": utcnow(),
                 "actor": actor,
-                "detail": audit.clean_detail(
-                    {"from": S.QUEUED.value, "to": S.PROCESSING.value, "reason": reason}
-                ),
+                "action": STATUS_ACTION,
+                "detail": audit.clean_detail(_status_detail(S.QUEUED, S.PROCESSING, reason)),
             },
         )
         .mappings()
@@ -295,10 +308,10 @@ def transition(
         audit.record(
             session,
             actor=actor,
-            action="purchase.status",
+            action=STATUS_ACTION,
             purchase_id=purchase.id,
             user_id=purchase.user_id,
-            detail={"from": from_status.value, "to": to_status.value, "reason": reason},
+            detail=_status_detail(from_status, to_status, reason),
         )
         record_purchase_event(session, purchase, to_status.value)
         # Live streams hear of it once this transaction has committed, never before.
