@@ -7,10 +7,11 @@
 One stack (bench/harness.py: fresh database, private Redis, the simulator answering after
 --latency-ms), one user, airtime to the sandbox success number. It prints:
 
-1. GET /api/v1/me req/s (JWT + one read): the yardstick.
+1. GET /api/v1/me req/s (JWT + one read): the yardstick, and its CPU per request by process.
 2. POST /api/v1/purchases with the Celery workers and beat paused (SIGSTOP): accept alone, its
    ratio to GET /me, and CPU per accept by process.
-3. The workers resumed (SIGCONT): the time to settle that backlog, settled/s, CPU per settle.
+3. The workers resumed (SIGCONT): the time to settle that backlog, settled/s, CPU per settle,
+   and how long a worker held each purchase beyond VTPass's latency (processing -> final).
 4. Accept and settle together: settled/s over the whole window (load start to last purchase
    final) and CPU per purchase by process (API, worker, beat, PostgreSQL backends, Redis).
 5. One purchase at a time: accept -> delivered, minus the simulator's latency, p50/p99.
@@ -230,8 +231,13 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
     wrk([*common[:2], "-d2s", "-H", f"Authorization: Bearer {token}", f"{stack.api}/api/v1/me"])
 
     # 1. The yardstick.
-    me, _, bad = wrk([*common, "-H", f"Authorization: Bearer {token}", f"{stack.api}/api/v1/me"])
+    c0 = cpu.sample()
+    me, served, bad = wrk(
+        [*common, "-H", f"Authorization: Bearer {token}", f"{stack.api}/api/v1/me"]
+    )
+    c1 = cpu.sample()
     print(f"GET /api/v1/me                : {me:8.1f} req/s  [{load()}]")
+    print(f"    {show_cpu(cpu.delta(c0, c1), served)}")
 
     # 2. Accept alone.
     signal_tree(signal.SIGSTOP)
@@ -247,6 +253,7 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
     print(f"    {show_cpu(cpu.delta(c0, c1), accepted)}")
 
     # 3. Settle that backlog.
+    backlog_ids = ids_since(engine, before_count)
     c0 = cpu.sample()
     started = time.monotonic()
     signal_tree(signal.SIGCONT)
@@ -259,6 +266,7 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
         f"  [{load()}]"
     )
     print(f"    {show_cpu(cpu.delta(c0, c1), accepted)}")
+    print(f"    {in_flight(engine, backlog_ids, args.latency_ms)}")
 
     # 4. Both together.
     before_count = total()
@@ -310,6 +318,41 @@ def run(stack: Stack, args: argparse.Namespace, workers: list[str]) -> None:
         p.send_signal(signal.SIGINT)
         p.wait(timeout=60)
     engine.dispose()
+
+
+def ids_since(engine: sa.Engine, skip: int) -> list[str]:
+    """The ids of the purchases after the first `skip` (ids are time-ordered)."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(sa.text("SELECT id FROM purchases ORDER BY id OFFSET :s"), {"s": skip})
+            .scalars()
+            .all()
+        )
+
+
+def in_flight(engine: sa.Engine, purchase_ids: list[str], latency_ms: float) -> str:
+    """How long a worker held each purchase, processing -> final, beyond VTPass's latency."""
+    with engine.connect() as conn:
+        held = (
+            conn.execute(
+                sa.text(
+                    "SELECT extract(epoch FROM max(h.at) - min(h.at)) * 1000 FROM"
+                    " purchase_status_history h WHERE h.purchase_id = ANY(:ids)"
+                    " AND h.status <> 'queued' GROUP BY h.purchase_id"
+                ),
+                {"ids": purchase_ids},
+            )
+            .scalars()
+            .all()
+        )
+    if not held:
+        return "n/a"
+    beyond = sorted(float(ms) - latency_ms for ms in held)
+    p95 = beyond[min(len(beyond) - 1, int(len(beyond) * 0.95))]
+    return (
+        f"processing -> final beyond VTPass's {latency_ms:.0f} ms: p50"
+        f" {statistics.median(beyond):.1f} ms, p95 {p95:.1f} ms (a worker slot's own time)"
+    )
 
 
 def stages(engine: sa.Engine, purchase_ids: list[str], latency_ms: float) -> str:
