@@ -84,9 +84,11 @@ def balance(session: Session, user_id: str) -> Balance:
 # back when the money is not there. A system account (funding, VTPass settlement) keeps no
 # running balance: its balance is the sum of its postings (`system_balance`), so no capture
 # waits on another's lock of one row.
-_POST_JOURNAL = text(
-    """
-    WITH locked AS MATERIALIZED (
+# The journal is kept as common table expressions, for `_POST_JOURNAL` and for statements that
+# move money together with other rows (an accept, `shared.purchases.acceptance`): there,
+# `journal` holds the new journal's id only when the money moved. Parameters: `journal_params`.
+JOURNAL_CTES = """
+    locked AS MATERIALIZED (
         SELECT id, kind, balance FROM accounts
         WHERE user_id = :user_id AND kind = ANY(:kinds)
         ORDER BY kind
@@ -105,22 +107,68 @@ _POST_JOURNAL = text(
         SELECT :journal_id, :kind, :user_id, :purchase_id, :amount, :reference, :actor, :now
         WHERE (SELECT count(*) FROM moved) = :owned
         RETURNING id
+    ), posted AS (
+        INSERT INTO postings (journal_id, account_id, amount, created_at)
+        SELECT journal.id, side.account_id, side.amount, :now
+        FROM journal, (VALUES
+            (COALESCE((SELECT id FROM moved WHERE kind = :debit),
+                      (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :debit)),
+             -(:amount)),
+            (COALESCE((SELECT id FROM moved WHERE kind = :credit),
+                      (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :credit)),
+             :amount)
+        ) AS side (account_id, amount)
+        RETURNING account_id
     )
-    INSERT INTO postings (journal_id, account_id, amount, created_at)
-    SELECT journal.id, side.account_id, side.amount, :now
-    FROM journal, (VALUES
-        (COALESCE((SELECT id FROM moved WHERE kind = :debit),
-                  (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :debit)),
-         -(:amount)),
-        (COALESCE((SELECT id FROM moved WHERE kind = :credit),
-                  (SELECT id FROM accounts WHERE user_id IS NULL AND kind = :credit)),
-         :amount)
-    ) AS side (account_id, amount)
-    RETURNING account_id
-    """
-).bindparams(bindparam("amount", type_=MONEY), bindparam("owned", type_=Integer))
+"""
+JOURNAL_TYPES = (bindparam("amount", type_=MONEY), bindparam("owned", type_=Integer))
+_POST_JOURNAL = text(f"WITH {JOURNAL_CTES} SELECT account_id FROM posted").bindparams(
+    *JOURNAL_TYPES
+)
 
 USER_KINDS = (USER_AVAILABLE, USER_HELD)
+
+
+def journal_params(journal: Journal) -> dict[str, object]:
+    """The parameters of `JOURNAL_CTES` that post `journal` (made by `new_journal`)."""
+    debit_kind, credit_kind = MOVEMENTS[journal.kind]
+    owned = [k for k in (debit_kind, credit_kind) if k in USER_KINDS]
+    return {
+        "journal_id": journal.id,
+        "kind": journal.kind,
+        "user_id": journal.user_id,
+        "purchase_id": journal.purchase_id,
+        "amount": journal.amount,
+        "reference": journal.reference,
+        "actor": journal.actor,
+        "now": journal.created_at,
+        "kinds": owned,
+        "owned": len(owned),
+        "debit": debit_kind,
+        "credit": credit_kind,
+    }
+
+
+def new_journal(
+    *, kind: str, user_id: str, amount: Decimal, purchase_id: str | None, reference: str | None,
+    actor: str,
+) -> Journal:  # fmt: skip
+    """A journal to post (transient: the statement writes it, the ORM never does)."""
+    return Journal(
+        id=new_id("jrn"),
+        kind=kind,
+        user_id=user_id,
+        purchase_id=purchase_id,
+        amount=amount,
+        reference=reference,
+        actor=actor,
+        created_at=utcnow(),
+    )
+
+
+def journal_audit_detail(journal: Journal) -> dict[str, object]:
+    """The detail of a movement's audit entry (`ledger.<kind>`)."""
+    return {"journal_id": journal.id, "amount": str(journal.amount), "reference": journal.reference}
 
 
 def _post(
@@ -133,40 +181,16 @@ def _post(
     reference: str | None,
     actor: str,
 ) -> Journal:
-    debit_kind, credit_kind = MOVEMENTS[kind]
-    owned = [k for k in (debit_kind, credit_kind) if k in USER_KINDS]
-    journal = Journal(
-        id=new_id("jrn"),
+    journal = new_journal(
         kind=kind,
         user_id=user_id,
-        purchase_id=purchase_id,
         amount=amount,
+        purchase_id=purchase_id,
         reference=reference,
         actor=actor,
-        created_at=utcnow(),
     )
     # Straight on the connection: the statement is text, nothing for the ORM to do.
-    posted = (
-        session.connection()
-        .execute(
-            _POST_JOURNAL,
-            {
-                "journal_id": journal.id,
-                "kind": kind,
-                "user_id": user_id,
-                "purchase_id": purchase_id,
-                "amount": amount,
-                "reference": reference,
-                "actor": actor,
-                "now": journal.created_at,
-                "kinds": owned,
-                "owned": len(owned),
-                "debit": debit_kind,
-                "credit": credit_kind,
-            },
-        )
-        .all()
-    )
+    posted = session.connection().execute(_POST_JOURNAL, journal_params(journal)).all()
     if not posted:
         # The debited account does not cover it (or the wallet does not exist): no journal.
         raise InsufficientFunds()
@@ -176,7 +200,7 @@ def _post(
         action=f"ledger.{kind}",
         purchase_id=purchase_id,
         user_id=user_id,
-        detail={"journal_id": journal.id, "amount": str(amount), "reference": reference},
+        detail=journal_audit_detail(journal),
     )
     return journal
 

@@ -43,7 +43,11 @@ def test_request_hash_ignores_key_order():
 
 
 def test_a_slow_first_request_cannot_add_a_second_purchase_after_a_takeover(runtime, make_user):
-    """A's lock lapses while it prices; retry B takes over and buys; A must then keep nothing."""
+    """A's lock lapses while it prices; retry B takes over and buys; A must then keep nothing.
+
+    Only the claim-first path holds a claim while it prices (a new key is priced before it is
+    claimed, in one statement), so A takes that path, as a request that finds its key there.
+    """
     from decimal import Decimal
 
     import pytest
@@ -52,6 +56,7 @@ def test_a_slow_first_request_cannot_add_a_second_purchase_after_a_takeover(runt
     from shared.errors import IdempotencyInProgress
     from shared.models import Purchase
     from shared.products import PRODUCTS
+    from shared.purchases import acceptance
     from shared.purchases.acceptance import accept_purchase
     from shared.purchases.execution import Timing
     from shared.purchases.pricing import PricedPurchase, PurchaseRequest
@@ -88,7 +93,15 @@ def test_a_slow_first_request_cannot_add_a_second_purchase_after_a_takeover(runt
         return priced
 
     with pytest.raises(IdempotencyInProgress):
-        accept(slow_price)
+        acceptance._accept_claiming_first(
+            runtime.db,
+            user_id=user.id,
+            key=key,
+            fingerprint=idempotency.request_hash({"a": 1}),
+            request=request,
+            price=slow_price,
+            timing=Timing(),
+        )
     with runtime.db.sessions() as session:
         purchases = (
             session.execute(select(Purchase).where(Purchase.user_id == user.id)).scalars().all()
