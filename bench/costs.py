@@ -104,7 +104,8 @@ def run(settings: Settings, args: argparse.Namespace) -> None:
     @event.listens_for(rt.db.engine, "before_cursor_execute")
     def _statement(_conn: object, _cursor: object, statement: str, *_a: object) -> None:
         counts["statements"] += 1
-        shown.append(" ".join(statement.split())[:150])
+        # Its length too: psycopg converts a query longer than 4096 bytes afresh every time.
+        shown.append(f"[{len(statement)} chars] " + " ".join(statement.split())[:140])
 
     @event.listens_for(rt.db.engine, "commit")
     def _commit(conn: sa.Connection) -> None:

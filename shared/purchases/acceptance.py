@@ -304,7 +304,8 @@ def _accept_statement(columns: tuple[str, ...]) -> Any:
     SELECT held FROM outcome, answered
     """
     keys = _KEYS.c
-    return text(sql).bindparams(
+    # Whitespace collapsed: psycopg caches its conversion of a query only up to 4096 bytes.
+    return text(" ".join(sql.split())).bindparams(
         *ledger.JOURNAL_TYPES,
         *(bindparam(f"p_{name}", type_=_PURCHASES.c[name].type) for name in columns),
         *(bindparam(f"history_{name}", type_=_HISTORY.c[name].type) for name in HISTORY_FIELDS),
