@@ -119,7 +119,9 @@ def change_password(
     if (problem := password_problem(new)) is not None:
         raise ValidationFailed(fields={"new_password": problem})
     with db.transaction() as session:
-        user = session.get(User, user_id, with_for_update=True)
+        # FOR NO KEY UPDATE: serialises password changes without making the user's accepts
+        # (whose foreign keys take KEY SHARE on this row) wait while holding their wallet.
+        user = session.get(User, user_id, with_for_update={"key_share": True})
         if user is None:
             raise InvalidCredentials()
         try:

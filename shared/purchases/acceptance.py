@@ -16,7 +16,7 @@ from shared.db import Database, new_id, utcnow
 from shared.errors import IdempotencyInProgress, InsufficientFunds
 from shared.models import AuditEntry, IdempotencyKey, Purchase, StatusChange
 from shared.purchases.execution import Timing
-from shared.purchases.pricing import PricedPurchase, PurchaseRequest
+from shared.purchases.pricing import PricedPurchase, PurchaseRequest, asks_vtpass
 from shared.purchases.states import PurchaseStatus
 from shared.purchases.views import purchase_object
 from shared.vtpass import mint_request_id
@@ -45,31 +45,40 @@ def accept_purchase(
     """Record a purchase and hold its funds once per Idempotency-Key.
 
     A new key (the usual case) is priced first and then claimed, recorded, held and answered
-    in one statement (`_accept_at_once`). A key that is already there, or a request that does
-    not price, takes the claim-first path instead: it replays the key's stored answer, or
-    refuses a reuse or a duplicate still in flight, before pricing (again).
+    in one statement (`_accept_at_once`). A key that is already there takes the claim-first
+    path instead: it replays the key's stored answer, or refuses a reuse or a duplicate still
+    in flight, before any work. So does a request whose pricing asks VTPass (a renewal), so a
+    replay never waits for VTPass, and one that does not price (its error is raised once the
+    key is known not to have an answer to replay).
     """
     fingerprint = idempotency.request_hash(raw_body)
+    if asks_vtpass(request):
+        return _accept_claiming_first(
+            db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
+            price=price, timing=timing,
+        )  # fmt: skip
     try:
         priced = price(request)
-    except Exception:  # noqa: BLE001 - a replay is answered from its key; the rest re-raise
-        priced = None
-    if priced is not None:
-        answered = _accept_at_once(
-            db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, priced=priced,
-            timing=timing,
+    except Exception as e:  # noqa: BLE001 - raised again below unless the key has an answer
+        refusal = e
+
+        def refuse(_: PurchaseRequest) -> PricedPurchase:
+            raise refusal
+
+        return _accept_claiming_first(
+            db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
+            price=refuse, timing=timing,
         )  # fmt: skip
-        if answered is not None:
-            return answered
-    return _accept_claiming_first(
-        db,
-        user_id=user_id,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        request=request,
-        price=price if priced is None else (lambda _: priced),
+    answered = _accept_at_once(
+        db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, priced=priced,
         timing=timing,
-    )
+    )  # fmt: skip
+    if answered is not None:
+        return answered
+    return _accept_claiming_first(
+        db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
+        price=lambda _: priced, timing=timing,
+    )  # fmt: skip
 
 
 def _accept_claiming_first(

@@ -68,6 +68,13 @@ class VerifierLike(Protocol):
     def verify(self, *, service_id: str, customer_id: str, type: str | None) -> dict: ...
 
 
+def asks_vtpass(request: PurchaseRequest) -> bool:
+    """Whether pricing this request asks VTPass: a DSTV/GOtv renewal is priced from the
+    renewal amount VTPass verifies for the smartcard."""
+    product = PRODUCTS.get(request.service_id)
+    return bool(product and product.subscription_types) and request.subscription_type == "renew"
+
+
 def price_purchase(
     request: PurchaseRequest, *, catalog: CatalogLike, verifier: VerifierLike, sandbox: bool
 ) -> PricedPurchase:

@@ -92,8 +92,9 @@ def create_endpoint(
         raise ValidationFailed(fields={"url": str(e)}) from None
     secret = new_secret()
     with db.transaction() as session:
-        # The user's row serialises concurrent registrations, so the count cannot be raced.
-        session.get(User, user_id, with_for_update=True)
+        # The user's row serialises concurrent registrations, so the count cannot be raced
+        # (FOR NO KEY UPDATE: the user's accepts, whose foreign keys take KEY SHARE, go on).
+        session.get(User, user_id, with_for_update={"key_share": True})
         live = session.scalar(
             select(func.count())
             .select_from(WebhookEndpoint)
