@@ -83,6 +83,8 @@ class Runtime:
             connect_timeout=s.vtpass_connect_timeout,
             read_timeout=s.vtpass_read_timeout,
             deadline=s.vtpass_deadline,
+            # Every worker thread may be in a VTPass call at once; each keeps its connection.
+            connections=max(10, s.worker_concurrency),
         )
 
     @cached_property

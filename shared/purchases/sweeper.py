@@ -3,7 +3,10 @@
 Celery on Redis can lose a message (a killed worker, a Redis restart, a failed publish), so
 nothing depends on one arriving. Every non-final purchase carries `next_attempt_at`; when it
 passes, the sweeper drives the purchase again:
-- `queued` past its grace: publish the pay task (the after-commit publish was lost);
+- `queued` past its grace: publish the pay task (the after-commit publish was lost), unless
+  the workers are still working through the queue towards it (`_taken_up_to`): a backlog
+  waits longer than the grace without any message being lost, and republishing all of it
+  would double the queue, each copy in front of new purchases;
 - `pending` when its requery is due: publish the requery task;
 - `processing` past its lease: the worker died mid-call, so the outcome is unknown and the
   purchase becomes `pending` (requery, never a second pay);
@@ -17,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from shared.db import Database, utcnow
@@ -42,7 +45,9 @@ def sweep(db: Database, *, timing: Timing, now: datetime | None = None) -> Sweep
     result = Sweep()
     with db.transaction() as session:
         _review_overdue(session, now, timing)
-        result.pay = _lease(session, S.QUEUED, now, timing)
+        result.pay = _lease(
+            session, S.QUEUED, now, timing, accepted_before=_taken_up_to(session, now, timing)
+        )
         result.requery = _lease(session, S.PENDING, now, timing)
         stuck = session.execute(
             select(Purchase)
@@ -91,10 +96,42 @@ def _review_overdue(session: Session, now: datetime, timing: Timing) -> None:
         )
 
 
-def _lease(session: Session, status: S, now: datetime, timing: Timing) -> list[str]:
+def _taken_up_to(session: Session, now: datetime, timing: Timing) -> datetime | None:
+    """How far the workers have got through the pay queue, while they are moving through it.
+
+    The queue is first in, first out, and a purchase is published as it is accepted: once
+    the workers have taken a purchase accepted at T, the message of every purchase accepted
+    before T has been taken too. So a queued purchase accepted before T has lost its message
+    (or was put back, due again), and one accepted after T may still have its message waiting.
+    Returns T, the acceptance time of the newest purchase that left `queued`, if that one
+    left it within the grace; None when the workers are not moving (none taken lately, a
+    flushed queue, no workers) — then every due purchase is republished, as it always was.
+    A lost message is thus republished once a later purchase is taken, or once the queue
+    stands still for the grace.
+    """
+    newest = session.execute(
+        select(Purchase.created_at, func.coalesce(Purchase.last_pay_at, Purchase.updated_at))
+        .where(Purchase.status != S.QUEUED)
+        .order_by(Purchase.id.desc())  # ids are time-ordered: a backward scan of the key
+        .limit(1)
+    ).first()
+    if newest is None or newest[1] < now - timing.queued_grace:
+        return None
+    return newest[0]
+
+
+def _lease(
+    session: Session,
+    status: S,
+    now: datetime,
+    timing: Timing,
+    *,
+    accepted_before: datetime | None = None,
+) -> list[str]:
     due = (
         select(Purchase.id)
         .where(Purchase.status == status, Purchase.next_attempt_at <= now)
+        .where(true() if accepted_before is None else Purchase.created_at < accepted_before)
         .order_by(Purchase.next_attempt_at)
         .limit(BATCH)
         .with_for_update(skip_locked=True)

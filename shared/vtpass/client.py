@@ -71,8 +71,11 @@ class VTPassClient:
         deadline: float | None = None,
         session: requests.Session | None = None,
         on_exchange: ExchangeHook | None = None,
+        connections: int = 10,
     ) -> None:
         # `deadline` bounds a whole call by wall-clock time (default: connect + read timeout).
+        # `connections`: how many kept-alive connections to VTPass to keep (one per thread
+        # that may call at once is enough).
         self._transport = Transport(
             base_url=base_url,
             api_key=api_key,
@@ -82,6 +85,7 @@ class VTPassClient:
             session=session,
             on_exchange=on_exchange,
             deadline=deadline,
+            connections=connections,
         )
 
     @property

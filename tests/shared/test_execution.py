@@ -439,6 +439,25 @@ def test_sweeper_republishes_lost_queued_purchases_once_per_lease(runtime, purch
     assert purchase_id not in sweeper.sweep(runtime.db, timing=TIMING, now=later).pay
 
 
+def test_the_sweeper_leaves_a_backlog_to_workers_working_through_it(runtime, new_purchase):
+    """A queued purchase accepted after the newest one the workers took may still have its
+    message in the queue: no second copy while the queue moves; one once it stands still."""
+    taken, waiting = new_purchase(), new_purchase()  # accepted in this order
+    pay(runtime, taken, ScriptedVTPass([outcome(OutcomeKind.DELIVERED)]))
+    set_fields(runtime, waiting, next_attempt_at=utcnow() - timedelta(seconds=1))  # due
+    assert waiting not in sweeper.sweep(runtime.db, timing=TIMING).pay
+    still = load(runtime, taken).last_pay_at + TIMING.queued_grace + timedelta(seconds=1)
+    assert waiting in sweeper.sweep(runtime.db, timing=TIMING, now=still).pay
+
+
+def test_the_sweeper_republishes_a_purchase_the_workers_have_gone_past(runtime, new_purchase):
+    """Taking a purchase accepted later means this one's message was taken, or lost."""
+    lost, later = new_purchase(), new_purchase()
+    pay(runtime, later, ScriptedVTPass([outcome(OutcomeKind.DELIVERED)]))
+    set_fields(runtime, lost, next_attempt_at=utcnow() - timedelta(seconds=1))
+    assert lost in sweeper.sweep(runtime.db, timing=TIMING).pay
+
+
 def test_a_stale_outcome_loses_the_compare_and_set(runtime, purchase_id, ledger_ok):
     pay(runtime, purchase_id, ScriptedVTPass([outcome(OutcomeKind.PENDING)]))
     # A requery concludes first; then the slow original answer arrives for 'processing'.

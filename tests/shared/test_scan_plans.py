@@ -44,6 +44,10 @@ QUERIES = {
     "sweeper due queued": """
         SELECT id FROM purchases WHERE status = 'queued' AND next_attempt_at <= now()
         ORDER BY next_attempt_at LIMIT 100""",
+    # sweeper._taken_up_to: the newest purchase the workers took (a backward scan of the key).
+    "sweeper queue position": """
+        SELECT created_at, coalesce(last_pay_at, updated_at) FROM purchases
+        WHERE status <> 'queued' ORDER BY id DESC LIMIT 1""",
     "sweeper due pending": """
         SELECT id FROM purchases WHERE status = 'pending' AND next_attempt_at <= now()
         ORDER BY next_attempt_at LIMIT 100""",

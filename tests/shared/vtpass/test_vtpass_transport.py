@@ -129,3 +129,49 @@ def test_a_refused_connection_is_not_sent():
         request_id=RID, service_id="mtn", phone="08011111111", amount=Decimal(20)
     )
     assert outcome.kind is OutcomeKind.NOT_SENT
+
+
+def test_a_client_keeps_a_connection_for_each_of_its_callers_at_once():
+    """20 calls at once need 20 connections; the next 20 find them kept alive (urllib3 keeps
+    10 per host unless told), so no call pays a new connection or TLS handshake."""
+    import http.server
+    from concurrent.futures import ThreadPoolExecutor
+
+    callers = 20
+    together = threading.Barrier(callers, timeout=15)
+    connections: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as VTPass
+
+        def setup(self) -> None:
+            super().setup()
+            connections.append(1)
+
+        def do_GET(self) -> None:
+            together.wait()  # every caller holds its own connection at the same moment
+            body = b'{"code": 1, "contents": {"balance": 10}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = VTPassClient(
+        base_url=f"http://127.0.0.1:{server.server_port}/api", api_key="k", public_key="PK_k",
+        secret_key="SK_k", connections=callers,
+    )  # fmt: skip
+    try:
+        with ThreadPoolExecutor(callers) as pool:
+            for _ in range(2):
+                assert list(pool.map(lambda _: client.balance(), range(callers))) == [10] * callers
+                together.reset()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(connections) == callers
