@@ -55,6 +55,9 @@ class Timing:
 
     queued_grace: timedelta = timedelta(seconds=15)
     publish_lease: timedelta = timedelta(seconds=60)
+    # How long the sweeper may leave a due queued purchase to workers still working through
+    # a backlog towards it before it republishes the pay anyway (shared/purchases/sweeper.py).
+    queued_hold_max: timedelta = timedelta(minutes=2)
     processing_lease: timedelta = timedelta(seconds=75)
     not_found_grace: timedelta = timedelta(seconds=75)  # never below the processing lease
     requery_delays: tuple[float, ...] = REQUERY_DELAYS

@@ -4,9 +4,10 @@ Celery on Redis can lose a message (a killed worker, a Redis restart, a failed p
 nothing depends on one arriving. Every non-final purchase carries `next_attempt_at`; when it
 passes, the sweeper drives the purchase again:
 - `queued` past its grace: publish the pay task (the after-commit publish was lost), unless
-  the workers are still working through the queue towards it (`_taken_up_to`): a backlog
-  waits longer than the grace without any message being lost, and republishing all of it
-  would double the queue, each copy in front of new purchases;
+  the workers are still working through the queue towards it (`_taken_up_to`, for at most
+  `Timing.queued_hold_max`): a backlog waits longer than the grace without any message being
+  lost, and republishing all of it would double the queue, each copy in front of new
+  purchases;
 - `pending` when its requery is due: publish the requery task;
 - `processing` past its lease: the worker died mid-call, so the outcome is unknown and the
   purchase becomes `pending` (requery, never a second pay);
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, true, update
+from sqlalchemy import func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from shared.db import Database, utcnow
@@ -96,26 +97,46 @@ def _review_overdue(session: Session, now: datetime, timing: Timing) -> None:
         )
 
 
-def _taken_up_to(session: Session, now: datetime, timing: Timing) -> datetime | None:
-    """How far the workers have got through the pay queue, while they are moving through it.
+# How far back `_taken_up_to` looks for a purchase the workers took (newest first), and how
+# long a due purchase may be held back at most while the queue is said to be moving.
+RECENT = 10_000
 
-    The queue is first in, first out, and a purchase is published as it is accepted: once
-    the workers have taken a purchase accepted at T, the message of every purchase accepted
-    before T has been taken too. So a queued purchase accepted before T has lost its message
-    (or was put back, due again), and one accepted after T may still have its message waiting.
-    Returns T, the acceptance time of the newest purchase that left `queued`, if that one
-    left it within the grace; None when the workers are not moving (none taken lately, a
-    flushed queue, no workers) — then every due purchase is republished, as it always was.
-    A lost message is thus republished once a later purchase is taken, or once the queue
-    stands still for the grace.
+
+def _taken_up_to(session: Session, now: datetime, timing: Timing) -> datetime | None:
+    """Roughly how far the workers have got through the pay queue, while they move through it.
+
+    The queue is first in, first out and a purchase is published as it is accepted, so once
+    the workers took a purchase accepted at T, the messages of purchases accepted well before
+    T were mostly taken too; a purchase accepted after T may still have its message waiting,
+    and a second copy would only queue in front of new purchases. This is a hint for leaving
+    a backlog alone, never a guarantee: prefetch, several workers and retries reorder the
+    queue, and a purchase held back wrongly is republished anyway once the queue stands still
+    for the grace, or once it has waited `Timing.queued_hold_max`.
+
+    Returns T, the acceptance time of the newest of the last `RECENT` purchases that has
+    left `queued`, if it left (or last moved) within the grace and not after `now`; None when
+    the workers are not moving or are further back than that (then every due purchase is
+    republished, as it always was).
     """
+    recent = (
+        select(
+            Purchase.id,
+            Purchase.status,
+            Purchase.created_at,
+            Purchase.last_pay_at,
+            Purchase.updated_at,
+        )
+        .order_by(Purchase.id.desc())
+        .limit(RECENT)
+        .subquery()
+    )
     newest = session.execute(
-        select(Purchase.created_at, func.coalesce(Purchase.last_pay_at, Purchase.updated_at))
-        .where(Purchase.status != S.QUEUED)
-        .order_by(Purchase.id.desc())  # ids are time-ordered: a backward scan of the key
+        select(recent.c.created_at, func.coalesce(recent.c.last_pay_at, recent.c.updated_at))
+        .where(recent.c.status != S.QUEUED)
+        .order_by(recent.c.id.desc())
         .limit(1)
     ).first()
-    if newest is None or newest[1] < now - timing.queued_grace:
+    if newest is None or not now - timing.queued_grace <= newest[1] <= now:
         return None
     return newest[0]
 
@@ -131,7 +152,14 @@ def _lease(
     due = (
         select(Purchase.id)
         .where(Purchase.status == status, Purchase.next_attempt_at <= now)
-        .where(true() if accepted_before is None else Purchase.created_at < accepted_before)
+        .where(
+            true()
+            if accepted_before is None
+            else or_(
+                Purchase.created_at < accepted_before,
+                Purchase.created_at < now - timing.queued_hold_max,
+            )
+        )
         .order_by(Purchase.next_attempt_at)
         .limit(BATCH)
         .with_for_update(skip_locked=True)

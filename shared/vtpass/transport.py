@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from urllib3.connection import HTTPConnection
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from shared.vtpass._parse import UNPARSEABLE, parse_json, redact
@@ -59,6 +61,27 @@ def transport_error(
     return VTPassMaybeSent(f"no complete answer: {name}")
 
 
+# TCP keepalive on every connection to VTPass: an idle pooled connection that a firewall or
+# NAT would drop silently is kept open, or seen dead and replaced, instead of a pay being
+# written into it and its answer lost ("maybe sent": a requery, a slower path).
+_KEEPALIVE = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    *(
+        (socket.IPPROTO_TCP, getattr(socket, name), value)
+        for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+        if hasattr(socket, name)
+    ),
+]
+
+
+class _PooledAdapter(GatedAdapter):
+    """The gated adapter with keepalive on its sockets."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("socket_options", [*HTTPConnection.default_socket_options, *_KEEPALIVE])
+        super().init_poolmanager(*args, **kwargs)
+
+
 def _gated_session(connections: int) -> requests.Session:
     session = requests.Session()
     for prefix in ("http://", "https://"):
@@ -66,7 +89,7 @@ def _gated_session(connections: int) -> requests.Session:
         # `connections` open per host, so a call finds a kept-alive one rather than paying a
         # new connection (and a TLS handshake) whenever more than urllib3's default 10 run.
         if type(session.adapters.get(prefix)) is requests.adapters.HTTPAdapter:
-            session.mount(prefix, GatedAdapter(pool_maxsize=connections))
+            session.mount(prefix, _PooledAdapter(pool_maxsize=connections))
     return session
 
 

@@ -448,6 +448,11 @@ def test_the_sweeper_leaves_a_backlog_to_workers_working_through_it(runtime, new
     assert waiting not in sweeper.sweep(runtime.db, timing=TIMING).pay
     still = load(runtime, taken).last_pay_at + TIMING.queued_grace + timedelta(seconds=1)
     assert waiting in sweeper.sweep(runtime.db, timing=TIMING, now=still).pay
+    # However busy the queue looks, a purchase is held back for queued_hold_max at most.
+    set_fields(runtime, waiting, next_attempt_at=utcnow() - timedelta(seconds=1))
+    late = load(runtime, waiting).created_at + TIMING.queued_hold_max + timedelta(seconds=1)
+    set_fields(runtime, taken, last_pay_at=late - timedelta(seconds=1))  # still moving
+    assert waiting in sweeper.sweep(runtime.db, timing=TIMING, now=late).pay
 
 
 def test_the_sweeper_republishes_a_purchase_the_workers_have_gone_past(runtime, new_purchase):

@@ -46,7 +46,9 @@ QUERIES = {
         ORDER BY next_attempt_at LIMIT 100""",
     # sweeper._taken_up_to: the newest purchase the workers took (a backward scan of the key).
     "sweeper queue position": """
-        SELECT created_at, coalesce(last_pay_at, updated_at) FROM purchases
+        SELECT created_at, coalesce(last_pay_at, updated_at) FROM (
+            SELECT id, status, created_at, last_pay_at, updated_at FROM purchases
+            ORDER BY id DESC LIMIT 10000) recent
         WHERE status <> 'queued' ORDER BY id DESC LIMIT 1""",
     "sweeper due pending": """
         SELECT id FROM purchases WHERE status = 'pending' AND next_attempt_at <= now()
