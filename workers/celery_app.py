@@ -30,8 +30,13 @@ Why these settings (RELIABILITY.md section 1):
   Fewer threads are cheaper while a backlog keeps them all busy (2026-12-02, same code, runs
   alternated: 16 threads settled 31/s at 27 ms of worker CPU each, 64 threads 22/s at 36 ms:
   they contend for the GIL between round trips), but the slots are there for VTPass stalls,
-  so the default stays 128. Holding task threads to 8 "run slots" outside their VTPass wait
-  was tried and measured no better than the noise between runs, so it was not kept; so was
+  so the default stays 128. Measured again on 2026-12-04 (same bench, a backlog of ~4000):
+  1 x 64 threads settled 83-98/s, 2 x 32 113-126/s at 8.3-9.6 ms of CPU each, 3 x 21 120/s
+  at 9.8 ms, 4 x 16 114/s at 11.7 ms; 2 x 64 collapsed to 13/s because the two pools
+  outgrew PostgreSQL's 100 connections. So: one process per core, threads within what the
+  database's `max_connections` leaves (README "Capacity"). Holding task threads to 8 "run
+  slots" outside their VTPass wait was tried and measured no better than the noise between
+  runs, so it was not kept; so was
   kombu's `ack_emulation: False` (no unacked bookkeeping on Redis: about 5% of worker CPU in
   alternated runs, not worth giving up the redelivery of reserved messages at shutdown).
 - A publish that fails (Redis down) is retried briefly, then left to the sweeper.
