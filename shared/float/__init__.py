@@ -7,7 +7,9 @@
   younger than `STALE_AFTER`) is below the purchase's amount, the purchase stays `queued`,
   with the reason in its history, instead of being sent to fail with `018`. It is re-driven
   when a reading shows enough float again (`waiting_purchases`), and fails through the state
-  machine, funds released, once it has waited `Timing.float_wait`.
+  machine, funds released, once it has waited `Timing.float_wait`. The statement that starts
+  a purchase asks the gate's question first (`SENDABLE`), so `hold_for_float` runs only for a
+  purchase that statement held back.
 """
 
 from __future__ import annotations
@@ -97,6 +99,23 @@ def waiting_count(session: Session) -> int:
             )
         ).all()
     )
+
+
+# The gate's question as SQL about a purchase row `p`, asked by the statement that starts it
+# (`shared.purchases.states.start_processing`), so a purchase the float covers is started in
+# that one statement: it may be sent unless it is held already, or the newest reading is
+# known (`STALE_AFTER`) and below its amount. Its parameters: `sendable_params`.
+SENDABLE = """p.float_wait_since IS NULL AND NOT EXISTS (
+    SELECT 1 FROM (
+        SELECT balance, checked_at FROM vtpass_float_readings ORDER BY checked_at DESC LIMIT 1
+    ) newest
+    WHERE newest.checked_at > :float_known_since AND newest.balance < p.amount
+)"""
+
+
+def sendable_params(now: datetime) -> dict[str, datetime]:
+    """The parameters of `SENDABLE` at `now`."""
+    return {"float_known_since": now - STALE_AFTER}
 
 
 # The gate's question in one statement: the purchase and the newest reading, nothing locked.

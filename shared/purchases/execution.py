@@ -33,7 +33,13 @@ from shared.config import REQUERY_DELAYS
 from shared.db import Database, utcnow
 from shared.models import Purchase
 from shared.products import PRODUCTS, Category
-from shared.purchases.states import REQUERYABLE, captured, start_processing, transition
+from shared.purchases.states import (
+    REQUERYABLE,
+    Start,
+    captured,
+    start_processing,
+    transition,
+)
 from shared.purchases.states import PurchaseStatus as S
 from shared.vtpass import (
     Outcome,
@@ -98,9 +104,14 @@ def pay_purchase(
     While the known VTPass float cannot cover it, it is held queued instead (shared/float);
     a `018` (insufficient funds) answer calls `on_insufficient_funds` (a balance check).
     """
-    if vtfloat.hold_for_float(db, purchase_id, wait=timing.float_wait):
-        return Next.NOTHING
-    purchase = _start(db, purchase_id, timing)
+    start = _start(db, purchase_id, timing)
+    if start.held:
+        # The float gate held it back in the start statement: `hold_for_float` decides, with
+        # the row locked, whether it waits (or fails), or goes now because the float is back.
+        if vtfloat.hold_for_float(db, purchase_id, wait=timing.float_wait):
+            return Next.NOTHING
+        start = _start(db, purchase_id, timing)
+    purchase = start.purchase
     if purchase is None:
         return Next.NOTHING
     product = PRODUCTS[purchase.service_id]
@@ -191,22 +202,26 @@ def _recorded(record: Callable[[], Next], *, purchase_id: str, budget: timedelta
             wait = min(wait * 2, 2.0)
 
 
-def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
+def _start(db: Database, purchase_id: str, timing: Timing) -> Start:
     reason = "sending the pay request to VTPass"
     with db.autocommit_session() as session:
-        # The usual case in one statement: queued, with a request_id of the current Lagos day.
-        started, renew = start_processing(
+        # The usual case in one statement: queued, with a request_id of the current Lagos day,
+        # and the float gate lets it through.
+        start = start_processing(
             session,
             purchase_id,
             today=day_prefix(),
             lease=timing.processing_lease,
             reason=reason,
             actor="worker",
+            sendable=vtfloat.SENDABLE,
+            sendable_params=vtfloat.sendable_params(utcnow()),
         )
-    if started is not None or not renew:
-        # Started; or not queued any more (a stale message): nothing to do. A purchase put
-        # back to queued always gets a next_attempt_at, so the sweeper republishes it.
-        return started
+    if start.purchase is not None or start.held or not start.renew:
+        # Started; held back by the float gate (the caller asks it); or not queued any more
+        # (a stale message): nothing to do. A purchase put back to queued always gets a
+        # next_attempt_at, so the sweeper republishes it.
+        return start
     with db.transaction() as session:
         # The history is not needed to send the pay (no event for `processing`): not loaded.
         # Locked first: the lease is measured from the moment the purchase becomes
@@ -215,7 +230,7 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             Purchase, purchase_id, options=[lazyload(Purchase.history)], with_for_update=True
         )
         if purchase is None or purchase.status != S.QUEUED:
-            return None
+            return Start(None)
         now = utcnow()
         changes: dict[str, Any] = {
             "pay_attempts": purchase.pay_attempts + 1,
@@ -240,8 +255,8 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Purchase | None:
             changes=changes,
             now=now,
         ):
-            return None
-        return purchase
+            return Start(None)
+        return Start(purchase)
 
 
 def record_outcome(

@@ -8,6 +8,7 @@ all in the caller's transaction. A caller that loses the race gets False and doe
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
@@ -114,16 +115,21 @@ _COLUMNS = {prop.key: _PURCHASES.c[prop.columns[0].name] for prop in inspect(Pur
 # the lock; the history line and the audit entry go in with it, so the statement is atomic
 # on its own and needs no transaction around it. Times are the caller's clock (`:now`, as
 # every other timestamp) plus however long the statement itself took, lock wait included.
-# Only for a request_id minted on the current Lagos day (`today`): renewing one is
-# `transition`'s job, and the one row that always comes back says (`renew`) whether the
-# purchase is queued with an older id, so a caller holding a stale message (the purchase
-# started or settled already) knows at once that there is nothing to do.
-_START_PROCESSING = (
-    text(
-        f"""
+# Only for a request_id minted on the current Lagos day (`today`) and a purchase the caller's
+# `sendable` condition on the row `p` lets through (the VTPass float gate): the one row that
+# always comes back says whether the purchase is queued with an older id (`renew`: renewing
+# it is `transition`'s job) and whether `sendable` held it back (`held`), so a caller holding
+# a stale message (the purchase started or settled already) knows at once there is nothing
+# to do.
+@functools.lru_cache(maxsize=4)
+def _start_statement(sendable: str) -> Any:
+    return (
+        text(
+            f"""
     WITH locked AS (
-        SELECT id FROM purchases
-        WHERE id = :purchase_id AND status = 'queued' AND starts_with(request_id, :today)
+        SELECT p.id FROM purchases p
+        WHERE p.id = :purchase_id AND p.status = 'queued' AND starts_with(p.request_id, :today)
+          AND ({sendable})
         FOR UPDATE
     ), moved AS (
         UPDATE purchases p SET
@@ -147,40 +153,60 @@ _START_PROCESSING = (
         INSERT INTO audit_log (at, actor, action, purchase_id, user_id, detail)
         SELECT updated_at, :actor, :action, id, user_id, :detail FROM moved
     )
-    SELECT probe.renew, moved.*
+    SELECT probe.renew, probe.held, moved.*
     FROM (
         SELECT EXISTS (
-            SELECT 1 FROM purchases
-            WHERE id = :purchase_id AND status = 'queued'
-              AND NOT starts_with(request_id, :today)
-        ) AS renew
+            SELECT 1 FROM purchases p
+            WHERE p.id = :purchase_id AND p.status = 'queued'
+              AND NOT starts_with(p.request_id, :today)
+        ) AS renew, EXISTS (
+            SELECT 1 FROM purchases p
+            WHERE p.id = :purchase_id AND p.status = 'queued' AND NOT ({sendable})
+        ) AS held
     ) probe
     LEFT JOIN moved ON true
     """
+        )
+        .bindparams(bindparam("detail", type_=audit.AUDIT_LOG.c.detail.type))
+        .columns(column("renew", Boolean), column("held", Boolean), *_COLUMNS.values())
     )
-    .bindparams(bindparam("detail", type_=audit.AUDIT_LOG.c.detail.type))
-    .columns(column("renew", Boolean), *_COLUMNS.values())
-)
 
 
 # The one move `start_processing` makes outside `transition`: the state machine allows it.
 assert S.PROCESSING in ALLOWED[S.QUEUED]
 
 
+@dataclass(frozen=True)
+class Start:
+    """What `start_processing` did: the purchase as written if it started; else whether it
+    is queued with an older request_id (`renew`) or was held back by `sendable` (`held`)."""
+
+    purchase: Purchase | None
+    renew: bool = False
+    held: bool = False
+
+
 def start_processing(
-    session: Session, purchase_id: str, *, today: str, lease: timedelta, reason: str, actor: str
-) -> tuple[Purchase | None, bool]:
-    """`transition(queued -> processing)` for a purchase whose request_id is of `today`.
+    session: Session,
+    purchase_id: str,
+    *,
+    today: str,
+    lease: timedelta,
+    reason: str,
+    actor: str,
+    sendable: str = "true",
+    sendable_params: dict[str, Any] | None = None,
+) -> Start:
+    """`transition(queued -> processing)` for a purchase whose request_id is of `today` and
+    that the SQL condition `sendable` (on its row `p`, with `sendable_params`) lets through.
 
     One statement, atomic by itself: `session` may be an autocommit one
-    (`Database.autocommit_session`). Returns the purchase as written (not attached to the
-    session), or None when it did not start; and whether it is queued with a request_id of
-    another day (then the caller renews it with `transition`).
+    (`Database.autocommit_session`). The purchase it returns is not attached to the session.
     """
     row = (
         session.connection()
         .execute(
-            _START_PROCESSING,
+            _start_statement(sendable),
             {
                 "purchase_id": purchase_id,
                 "today": today,
@@ -190,18 +216,22 @@ def start_processing(
                 "actor": actor,
                 "action": STATUS_ACTION,
                 "detail": audit.clean_detail(_status_detail(S.QUEUED, S.PROCESSING, reason)),
+                **(sendable_params or {}),
             },
         )
         .mappings()
         .one()
     )
     if row["id"] is None:
-        return None, bool(row["renew"])
-    purchase = Purchase(**{key: value for key, value in row.items() if key != "renew"})
+        return Start(None, renew=bool(row["renew"]), held=bool(row["held"]))
+    purchase = Purchase(**{key: value for key, value in row.items() if key not in PROBES})
     note_status_change(
         session, purchase_id=purchase.id, user_id=purchase.user_id, status=S.PROCESSING.value
     )
-    return purchase, False
+    return Start(purchase)
+
+
+PROBES = ("renew", "held")
 
 
 @functools.lru_cache(maxsize=128)
