@@ -57,7 +57,9 @@ class Float:
 def latest(session: Session) -> Float | None:
     """Return the newest stored reading, if any."""
     row = session.execute(
-        select(FloatReading).order_by(FloatReading.checked_at.desc()).limit(1)
+        select(FloatReading)
+        .order_by(FloatReading.checked_at.desc(), FloatReading.id.desc())
+        .limit(1)
     ).scalar_one_or_none()
     return None if row is None else Float(row.balance, row.checked_at)
 
@@ -107,7 +109,8 @@ def waiting_count(session: Session) -> int:
 # known (`STALE_AFTER`) and below its amount. Its parameters: `sendable_params`.
 SENDABLE = """p.float_wait_since IS NULL AND NOT EXISTS (
     SELECT 1 FROM (
-        SELECT balance, checked_at FROM vtpass_float_readings ORDER BY checked_at DESC LIMIT 1
+        SELECT balance, checked_at FROM vtpass_float_readings
+        ORDER BY checked_at DESC, id DESC LIMIT 1
     ) newest
     WHERE newest.checked_at > :float_known_since AND newest.balance < p.amount
 )"""
@@ -152,7 +155,7 @@ def hold_for_float(db: Database, purchase_id: str, *, wait: timedelta) -> bool:
         if purchase is None or purchase.status != S.QUEUED:
             return False
         reading = latest(session)
-        short = reading is not None and reading.is_known(now) and reading.balance < purchase.amount
+        short = _short(reading, purchase.amount, now)
         if not short:
             if purchase.float_wait_since is not None:
                 purchase.float_wait_since = None
@@ -192,6 +195,16 @@ def hold_for_float(db: Database, purchase_id: str, *, wait: timedelta) -> bool:
             )
         purchase.next_attempt_at = min(now + RECHECK, since + wait)
         return True
+
+
+def _short(reading: Float | None, amount: Decimal, now: datetime) -> bool:
+    return reading is not None and reading.is_known(now) and reading.balance < amount
+
+
+def holds_back(session: Session, purchase: Purchase, now: datetime) -> bool:
+    """Whether the gate keeps this purchase (its row locked by the caller) from being sent:
+    `SENDABLE`'s question, for a caller that did not ask it in its statement."""
+    return purchase.float_wait_since is not None or _short(latest(session), purchase.amount, now)
 
 
 def _note(session: Session, purchase: Purchase, reason: str, now: datetime) -> None:

@@ -104,13 +104,16 @@ def pay_purchase(
     While the known VTPass float cannot cover it, it is held queued instead (shared/float);
     a `018` (insufficient funds) answer calls `on_insufficient_funds` (a balance check).
     """
-    start = _start(db, purchase_id, timing)
-    if start.held:
+    for _ in range(2):
+        start = _start(db, purchase_id, timing)
+        if not start.held:
+            break
         # The float gate held it back in the start statement: `hold_for_float` decides, with
         # the row locked, whether it waits (or fails), or goes now because the float is back.
         if vtfloat.hold_for_float(db, purchase_id, wait=timing.float_wait):
             return Next.NOTHING
-        start = _start(db, purchase_id, timing)
+    else:
+        return Next.NOTHING  # held again at once: queued, due again, the sweeper re-drives it
     purchase = start.purchase
     if purchase is None:
         return Next.NOTHING
@@ -232,6 +235,8 @@ def _start(db: Database, purchase_id: str, timing: Timing) -> Start:
         if purchase is None or purchase.status != S.QUEUED:
             return Start(None)
         now = utcnow()
+        if vtfloat.holds_back(session, purchase, now):
+            return Start(None, held=True)  # held meanwhile (another message's worker)
         changes: dict[str, Any] = {
             "pay_attempts": purchase.pay_attempts + 1,
             "last_pay_at": now,

@@ -194,8 +194,8 @@ def start_processing(
     lease: timedelta,
     reason: str,
     actor: str,
-    sendable: str = "true",
-    sendable_params: dict[str, Any] | None = None,
+    sendable: str,
+    sendable_params: dict[str, Any],
 ) -> Start:
     """`transition(queued -> processing)` for a purchase whose request_id is of `today` and
     that the SQL condition `sendable` (on its row `p`, with `sendable_params`) lets through.
@@ -216,7 +216,7 @@ def start_processing(
                 "actor": actor,
                 "action": STATUS_ACTION,
                 "detail": audit.clean_detail(_status_detail(S.QUEUED, S.PROCESSING, reason)),
-                **(sendable_params or {}),
+                **_own(sendable_params),
             },
         )
         .mappings()
@@ -232,6 +232,15 @@ def start_processing(
 
 
 PROBES = ("renew", "held")
+_START_PARAMS = frozenset(
+    {"purchase_id", "today", "lease", "reason", "now", "actor", "action", "detail"}
+)
+
+
+def _own(sendable_params: dict[str, Any]) -> dict[str, Any]:
+    # The condition's parameters must not replace the statement's own.
+    assert not _START_PARAMS & set(sendable_params), sendable_params
+    return sendable_params
 
 
 @functools.lru_cache(maxsize=128)

@@ -126,3 +126,39 @@ def test_018_answer_triggers_a_balance_check(runtime, purchase_id):
         on_insufficient_funds=lambda: checks.append(1),
     )
     assert checks == [1]
+
+
+def test_a_float_that_covers_the_amount_exactly_sends_it(runtime, purchase_id):
+    reading(runtime, "100.00")  # the purchase is 100.00
+    vtpass = ScriptedVTPass([outcome(OutcomeKind.DELIVERED)])
+    execution.pay_purchase(runtime.db, vtpass, purchase_id, timing=TIMING)
+    assert load(runtime, purchase_id).status == "delivered"
+
+
+def test_a_hold_landing_before_the_midnight_renewal_keeps_the_purchase_back(
+    runtime, purchase_id, monkeypatch
+):
+    """The start statement passes a queued purchase with yesterday's request_id to the renewal
+    transaction; if another message's worker holds it for the float in between, the renewal
+    must not send it."""
+    from datetime import datetime
+
+    from shared.vtpass import mint_request_id
+    from shared.vtpass.request_id import LAGOS
+
+    yesterday = mint_request_id(datetime.now(LAGOS) - timedelta(days=1))
+    test_execution.set_fields(runtime, purchase_id, request_id=yesterday)
+    asked = execution.start_processing
+
+    def then_held_by_another_worker(session, pid, **kw):
+        start = asked(session, pid, **kw)
+        test_execution.set_fields(runtime, pid, float_wait_since=utcnow())
+        return start
+
+    monkeypatch.setattr(execution, "start_processing", then_held_by_another_worker)
+    vtpass = ScriptedVTPass()  # any pay would fail the test: it has no answer to give
+    assert execution.pay_purchase(runtime.db, vtpass, purchase_id, timing=TIMING) is Next.NOTHING
+    assert vtpass.calls == []
+    p = load(runtime, purchase_id)
+    assert (p.status, p.request_id) == ("queued", yesterday)
+    assert p.next_attempt_at is not None  # the sweeper re-drives it
