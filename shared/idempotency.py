@@ -2,7 +2,10 @@
 
 A first request claims its key (an INSERT that commits before any work); a concurrent duplicate
 finds the claim and gets 409; a later duplicate with the same body gets the stored response; a
-different body gets 422. The response is stored in the same transaction as the work it
+different body gets 422. (A new purchase key is usually claimed by the accept's own statement
+instead, with the work and its answer at once: `shared.purchases.acceptance`. A duplicate of
+it waits for that statement and then gets the stored response; anything that finds its key
+there comes here.) The response is stored in the same transaction as the work it
 describes, so a key never points at work that did not happen. A claim whose holder crashed is
 taken over once its lock lapses; each claim carries a fencing token, so a slow first holder
 that wakes up after a takeover can neither store its response nor give the key up — its work
