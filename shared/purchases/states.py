@@ -13,7 +13,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Table, bindparam, column, insert, inspect, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Table,
+    bindparam,
+    column,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ClauseElement
@@ -271,18 +283,38 @@ def _build_move(assigned: dict[str, Any], versioned: bool, noted: bool) -> Any:
     )
     if not noted:
         return statement
-    # The history line goes in with the UPDATE, and only if the row moved.
+    # The history line goes in with the UPDATE, and only if the row moved. The statement also
+    # returns the purchase's whole history, for its event: the lines before this one (the
+    # statement cannot see the line it writes) and then this one.
     moved = statement.cte("moved")
-    line = insert(_HISTORY).from_select(
-        ["purchase_id", "status", "reason", "at"],
-        select(
-            moved.c.id,
-            moved.c.status,
-            bindparam("note_reason", type_=_HISTORY.c.reason.type),
-            moved.c.updated_at,
-        ),
+    h = _HISTORY.c
+    line = (
+        insert(_HISTORY)
+        .from_select(
+            ["purchase_id", "status", "reason", "at"],
+            select(
+                moved.c.id,
+                moved.c.status,
+                bindparam("note_reason", type_=h.reason.type),
+                moved.c.updated_at,
+            ),
+        )
+        .returning(h.id, h.status, h.reason, h.at)
+        .cte("noted")
     )
-    return select(moved).add_cte(line.cte("noted"))
+    history = (
+        func.array_cat(
+            select(func.array_agg(aggregate_order_by(h[name], h.id)))
+            .where(h.purchase_id == moved.c.id)
+            .scalar_subquery(),
+            select(func.array_agg(line.c[name])).scalar_subquery(),
+        ).label(f"history_{name}")
+        for name in HISTORY_COLUMNS
+    )
+    return select(moved, *history)
+
+
+HISTORY_COLUMNS = ("id", "status", "reason", "at")
 
 
 def transition(
@@ -340,9 +372,21 @@ def transition(
     if moved is None:
         return False
     # The row as written comes back with the UPDATE: no second round trip to refresh it.
-    for key, value in zip(_COLUMNS, moved, strict=True):
+    for key, value in zip(_COLUMNS, moved[: len(_COLUMNS)], strict=True):
         set_committed_value(purchase, key, value)
-    session.expire(purchase, ["history"])
+    if noted:
+        # And its history, with the line just written (for the event: no re-read).
+        ids, statuses, reasons, times = moved[len(_COLUMNS) :]
+        set_committed_value(
+            purchase,
+            "history",
+            [
+                StatusChange(id=i, purchase_id=purchase.id, status=st, reason=r, at=at)
+                for i, st, r, at in zip(ids, statuses, reasons, times, strict=True)
+            ],
+        )
+    else:
+        session.expire(purchase, ["history"])
     if to_status != from_status:
         audit.record(
             session,

@@ -12,14 +12,13 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
-from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from shared.db import Database, new_id, utcnow
 from shared.errors import NotFound
 from shared.formats import iso
-from shared.models import Event, Purchase, StatusChange, User, WebhookDelivery, WebhookEndpoint
+from shared.models import Event, Purchase, User, WebhookDelivery, WebhookEndpoint
 from shared.purchases.views import purchase_object
 
 EVENT_STATUSES = ("pending", "delivered", "failed", "reversed", "review")
@@ -42,38 +41,16 @@ def take_recorded_deliveries() -> bool:
 
 
 def record_purchase_event(session: Session, purchase: Purchase, status: str) -> Event | None:
-    """Record `purchase.<status>` and its deliveries inside the caller's transaction."""
+    """Record `purchase.<status>` and its deliveries inside the caller's transaction.
+
+    `purchase.history` must already hold this change's line (`transition` sets it from the
+    statement that wrote it, so nothing is read again here).
+    """
     if status not in EVENT_STATUSES:
         return None
-    # Anything the caller added through the ORM is written first, so the history read below
-    # has the entry of this very change.
-    session.flush()
     now = utcnow()
     event_id = new_id("evt")
     event_type = f"purchase.{status}"
-    # Locks the user's row until commit: the user's events commit in `seq` order. The same
-    # statement names the endpoints to deliver to and reads the purchase's history afresh
-    # (the caller holds the purchase's row, so no other change can slip in after it).
-    seq, endpoint_ids, *history = (
-        session.connection()
-        .execute(
-            _NEXT_EVENT,
-            {
-                "user_id": purchase.user_id,
-                "event_filter": [event_type],
-                "purchase_id": purchase.id,
-            },
-        )
-        .one()
-    )
-    set_committed_value(
-        purchase,
-        "history",
-        [
-            StatusChange(id=id_, purchase_id=purchase.id, status=status_, reason=reason, at=at)
-            for id_, status_, reason, at in zip(*(column or () for column in history), strict=True)
-        ],
-    )
     payload = {
         "id": event_id,
         "type": event_type,
@@ -85,15 +62,21 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
         "user_id": purchase.user_id,
         "type": event_type,
         "purchase_id": purchase.id,
-        "seq": seq,
         "payload": payload,
         "created_at": now,
     }
-    # Core statements: the rows are new and nothing in this transaction reads them back.
-    conn = session.connection()
-    conn.execute(_INSERT_EVENT, row)
+    # One statement: the user's next event number (locking the user's row until commit, so
+    # the user's events commit in `seq` order), the event itself, and the endpoints to
+    # deliver it to.
+    params = {
+        # Named apart from the users table's columns: the UPDATE would SET any it is given.
+        **{f"event_{key}": value for key, value in row.items() if key != "user_id"},
+        "user_id": purchase.user_id,
+        "event_filter": [event_type],
+    }
+    seq, endpoint_ids = session.connection().execute(_RECORD_EVENT, params).one()
     if endpoint_ids:
-        conn.execute(
+        session.connection().execute(
             _INSERT_DELIVERY,
             [
                 {
@@ -109,20 +92,37 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
             ],
         )
         _deliveries_recorded.set(True)
-    return Event(**row)
+    return Event(**row, seq=seq)
 
 
 _USERS = cast(Table, User.__table__)
 _ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
-_HISTORY = cast(Table, StatusChange.__table__)
-# The user's next event number, the endpoints subscribed to the event and the purchase's
-# history (its ids, statuses, reasons and times, in order), in one statement built once.
-_NEXT_EVENT = (
+_EVENTS = cast(Table, Event.__table__)
+_NUMBERED = (
     update(_USERS)
     .where(_USERS.c.id == bindparam("user_id"))
     .values(event_seq=_USERS.c.event_seq + 1)
+    .returning(_USERS.c.event_seq)
+    .cte("numbered")
+)
+# The event, numbered, and the ids of the endpoints subscribed to it, in one statement built
+# once.
+_RECORD_EVENT = (
+    insert(_EVENTS)
+    .from_select(
+        ["id", "user_id", "type", "purchase_id", "seq", "payload", "created_at"],
+        select(
+            bindparam("event_id", type_=_EVENTS.c.id.type),
+            bindparam("user_id", type_=_EVENTS.c.user_id.type),
+            bindparam("event_type", type_=_EVENTS.c.type.type),
+            bindparam("event_purchase_id", type_=_EVENTS.c.purchase_id.type),
+            _NUMBERED.c.event_seq,
+            bindparam("event_payload", type_=_EVENTS.c.payload.type),
+            bindparam("event_created_at", type_=_EVENTS.c.created_at.type),
+        ),
+    )
     .returning(
-        _USERS.c.event_seq,
+        _EVENTS.c.seq,
         select(func.array_agg(_ENDPOINTS.c.id))
         .where(
             _ENDPOINTS.c.user_id == bindparam("user_id"),
@@ -134,15 +134,8 @@ _NEXT_EVENT = (
             ),
         )
         .scalar_subquery(),
-        *(
-            select(func.array_agg(aggregate_order_by(column, _HISTORY.c.id)))
-            .where(_HISTORY.c.purchase_id == bindparam("purchase_id"))
-            .scalar_subquery()
-            for column in (_HISTORY.c.id, _HISTORY.c.status, _HISTORY.c.reason, _HISTORY.c.at)
-        ),
     )
 )
-_INSERT_EVENT = insert(cast(Table, Event.__table__))
 _INSERT_DELIVERY = insert(cast(Table, WebhookDelivery.__table__))
 
 
