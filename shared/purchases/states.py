@@ -333,6 +333,8 @@ def transition(
 
     With `expected_version`, it must also be unchanged since the caller read it: an answer
     about an earlier attempt can never settle a later one that is in the same status.
+    The purchase's history comes back with the change (for its event); it is complete when
+    the caller holds the row or passes `expected_version`, as every caller that can race does.
     """
     from_status = S(expected or purchase.status)
     if to_status != from_status and to_status not in ALLOWED[from_status]:

@@ -74,6 +74,7 @@ def record_purchase_event(session: Session, purchase: Purchase, status: str) -> 
         "user_id": purchase.user_id,
         "event_filter": [event_type],
     }
+    assert not set(params) & set(_USERS.c.keys()), params
     seq, endpoint_ids = session.connection().execute(_RECORD_EVENT, params).one()
     if endpoint_ids:
         session.connection().execute(
