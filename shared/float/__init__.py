@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import bindparam, select, true
+from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
 from shared.db import Database, utcnow
@@ -121,33 +121,13 @@ def sendable_params(now: datetime) -> dict[str, datetime]:
     return {"float_known_since": now - STALE_AFTER}
 
 
-# The gate's question in one statement: the purchase and the newest reading, nothing locked.
-_NEWEST = (
-    select(FloatReading.balance, FloatReading.checked_at)
-    .order_by(FloatReading.checked_at.desc())
-    .limit(1)
-    .subquery()
-)
-_GATE = (
-    select(Purchase.status, Purchase.amount, Purchase.float_wait_since, *_NEWEST.c)
-    .select_from(Purchase)
-    .outerjoin(_NEWEST, true())
-    .where(Purchase.id == bindparam("purchase_id"))
-)
-
-
 def hold_for_float(db: Database, purchase_id: str, *, wait: timedelta) -> bool:
-    """Keep a queued purchase back while the known float cannot pay it; True if held/failed."""
+    """Keep a queued purchase back while the known float cannot pay it; True if held/failed.
+
+    Asked only for a purchase the start statement held back (`SENDABLE` said no), so it goes
+    straight to the row, locked.
+    """
     now = utcnow()
-    # Almost every purchase passes the gate and was never held: one read, no transaction, no
-    # row lock. Sending it is still a compare-and-set on `queued` (execution._start).
-    with db.autocommit() as conn:
-        gate = conn.execute(_GATE, {"purchase_id": purchase_id}).first()
-    if gate is None or gate.status != S.QUEUED:
-        return False
-    known = gate.checked_at is not None and Float(gate.balance, gate.checked_at).is_known(now)
-    if gate.float_wait_since is None and not (known and gate.balance < gate.amount):
-        return False
     with db.transaction() as session:
         purchase = session.get(
             Purchase, purchase_id, with_for_update=True, options=[lazyload(Purchase.history)]
