@@ -52,11 +52,12 @@ def accept_purchase(
     key is known not to have an answer to replay).
     """
     fingerprint = idempotency.request_hash(raw_body)
+    claiming_first = functools.partial(
+        _accept_claiming_first, db, user_id=user_id, key=idempotency_key,
+        fingerprint=fingerprint, request=request, timing=timing,
+    )  # fmt: skip
     if asks_vtpass(request):
-        return _accept_claiming_first(
-            db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
-            price=price, timing=timing,
-        )  # fmt: skip
+        return claiming_first(price=price)
     try:
         priced = price(request)
     except Exception as e:  # noqa: BLE001 - raised again below unless the key has an answer
@@ -65,20 +66,12 @@ def accept_purchase(
         def refuse(_: PurchaseRequest) -> PricedPurchase:
             raise refusal
 
-        return _accept_claiming_first(
-            db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
-            price=refuse, timing=timing,
-        )  # fmt: skip
+        return claiming_first(price=refuse)
     answered = _accept_at_once(
         db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, priced=priced,
         timing=timing,
     )  # fmt: skip
-    if answered is not None:
-        return answered
-    return _accept_claiming_first(
-        db, user_id=user_id, key=idempotency_key, fingerprint=fingerprint, request=request,
-        price=lambda _: priced, timing=timing,
-    )  # fmt: skip
+    return answered or claiming_first(price=lambda _: priced)
 
 
 def _accept_claiming_first(
